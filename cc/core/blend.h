@@ -1,0 +1,21 @@
+// The elementwise half of LowRankBlend: out = alpha * a + (1 - alpha) * out, where `out` already
+// holds the product B·C. Kept in the core so that every caller (the Eigen output kernel that
+// fuses it into the GEMM, and any future non-GEMM path) shares one definition.
+#ifndef TF_MATCOMP_CORE_BLEND_H_
+#define TF_MATCOMP_CORE_BLEND_H_
+
+#include <cstdint>
+
+namespace matcomp {
+
+template <typename T, typename Acc = T>
+inline void BlendInto(const T* a, T* out, int64_t count, Acc alpha) {
+  const Acc beta = Acc(1) - alpha;
+  for (int64_t i = 0; i < count; ++i) {
+    out[i] = static_cast<T>(alpha * static_cast<Acc>(a[i]) + beta * static_cast<Acc>(out[i]));
+  }
+}
+
+}  // namespace matcomp
+
+#endif  // TF_MATCOMP_CORE_BLEND_H_

@@ -1,0 +1,29 @@
+// Parallelism injected into the core math: the core never owns threads.
+//
+// TF kernels pass TF's intra-op thread pool (see cc/kernels/tf_parallel.h); the pybind11 module
+// passes a std::thread based runner (see cc/python/thread_runner.h). Work is always split so that
+// results do not depend on how many threads run it.
+#ifndef TF_MATCOMP_CORE_PARALLEL_H_
+#define TF_MATCOMP_CORE_PARALLEL_H_
+
+#include <cstdint>
+#include <functional>
+
+namespace matcomp {
+
+// Calls work(begin, end) on disjoint shards covering [0, total). cost_per_unit is a rough cycle
+// count per unit of work that lets the runner choose shard sizes.
+using ShardWork = std::function<void(int64_t begin, int64_t end)>;
+using ParallelFor =
+    std::function<void(int64_t total, int64_t cost_per_unit, const ShardWork& work)>;
+
+// Runs everything on the calling thread.
+inline ParallelFor SerialFor() {
+  return [](int64_t total, int64_t, const ShardWork& work) {
+    if (total > 0) work(0, total);
+  };
+}
+
+}  // namespace matcomp
+
+#endif  // TF_MATCOMP_CORE_PARALLEL_H_

@@ -1,0 +1,53 @@
+"""Shared fixtures: implementations and execution modes every op test is parametrized over."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import tf_matcomp  # noqa: E402
+
+IMPLEMENTATIONS = ["native", "composite"]
+MODES = ["eager", "function", "jit"]
+
+
+def pytest_report_header(config):
+    return (f"tensorflow {tf.__version__}; tf_matcomp native ops: "
+            f"{tf_matcomp.ops.native_unavailable_reason()}")
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def implementation(request):
+    """Each op test runs on the native kernel and on the composite.
+
+    The native case fails (not skips) when the library is not loaded: a missing build must
+    not pass silently. TF_MATCOMP_FORCE_COMPOSITE=1 opts out deliberately.
+    """
+    if request.param == "native" and os.environ.get("TF_MATCOMP_FORCE_COMPOSITE"):
+        pytest.skip("TF_MATCOMP_FORCE_COMPOSITE is set")
+    if request.param == "native":
+        assert tf_matcomp.ops.native_available(), tf_matcomp.ops.native_unavailable_reason()
+    return request.param
+
+
+def run_in_mode(mode, fn, *args):
+    """Runs fn(*args) eagerly, inside tf.function, or inside tf.function(jit_compile=True)."""
+    if mode == "eager":
+        return fn(*args)
+    if mode == "function":
+        return tf.function(fn)(*args)
+    if mode == "jit":
+        return tf.function(fn, jit_compile=True)(*args)
+    raise ValueError(mode)
+
+
+@pytest.fixture(params=MODES)
+def mode(request):
+    return request.param
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
