@@ -17,8 +17,15 @@ from setuptools.command.build_ext import build_ext
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The version header cc/kernels/build_info.cc embeds into the library for the loader to check.
 VERSION_HEADER = "matcomp_tf_version.h"
-# Silence only the two warning classes TF's own headers emit by the hundred.
-QUIET_TF_HEADERS = ["-Wno-deprecated-declarations", "-Wno-interference-size"]
+# TF's headers are included as system headers (no warnings from them); these three classes
+# still surface at our instantiation sites of TF/Eigen templates, by the thousand under GCC 12.
+QUIET_TF_HEADERS = ["-Wno-deprecated-declarations", "-Wno-interference-size",
+                    "-Wno-maybe-uninitialized"]
+
+
+def _tf_compile_flags(tf):
+    return [("-isystem" + flag[2:]) if flag.startswith("-I") else flag
+            for flag in tf.sysconfig.get_compile_flags()]
 
 
 def _sources(*patterns):
@@ -74,7 +81,7 @@ class BuildNative(build_ext):
         output = self.get_ext_fullpath(ext.name)
         os.makedirs(os.path.dirname(output), exist_ok=True)
         compiler = [os.environ.get("CXX", "g++")]
-        common = ["-std=c++17", "-O3", "-fPIC", "-g0", "-I" + HERE] + _arch_flags()
+        common = ["-std=c++17", "-O3", "-fPIC", "-g0", "-Wall", "-I" + HERE] + _arch_flags()
         temp = os.path.join(self.build_temp, ext.name.replace(".", "_"))
         if ext.name.endswith("_matcomp_ops"):
             import tensorflow as tf  # only needed (and only importable) for the op library
@@ -82,8 +89,7 @@ class BuildNative(build_ext):
             os.makedirs(temp, exist_ok=True)
             with open(os.path.join(temp, VERSION_HEADER), "w") as f:
                 f.write(f'#define TF_MATCOMP_BUILT_FOR_TF "{tf.__version__}"\n')
-            flags = (common + ["-I" + temp] + tf.sysconfig.get_compile_flags()
-                     + QUIET_TF_HEADERS)
+            flags = common + ["-I" + temp] + _tf_compile_flags(tf) + QUIET_TF_HEADERS
             objects = _parallel_compile(compiler, ext.sources, flags, temp)
             subprocess.run(compiler + ["-shared", "-o", output] + objects
                            + tf.sysconfig.get_link_flags(), check=True)
