@@ -95,9 +95,10 @@ class BuildNative(build_ext):
                            + tf.sysconfig.get_link_flags(), check=True)
         else:
             import pybind11
+            import tensorflow as tf  # the core uses Eigen, which TF's include dir ships
 
             flags = common + ["-fvisibility=hidden", "-I" + pybind11.get_include(),
-                              "-I" + sysconfig.get_paths()["include"]]
+                              "-I" + sysconfig.get_paths()["include"]] + _tf_compile_flags(tf)
             objects = _parallel_compile(compiler, ext.sources, flags, temp)
             extra = shlex.split(os.environ.get("LDFLAGS", ""))
             subprocess.run(compiler + ["-shared", "-o", output] + objects + extra

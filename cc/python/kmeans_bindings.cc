@@ -1,0 +1,88 @@
+// _core.kmeans_quantize: KMeansQuantize's core for NumPy arrays.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+#include <tuple>
+
+#include "cc/core/kmeans.h"
+#include "cc/python/array_checks.h"
+#include "cc/python/bindings.h"
+#include "cc/python/thread_runner.h"
+
+namespace matcomp {
+namespace python {
+namespace {
+
+KMeansMethod ParseMethod(const std::string& method) {
+  if (method == "lloyd") return KMeansMethod::kLloyd;
+  if (method == "optimal") return KMeansMethod::kOptimal;
+  throw py::value_error("`method` must be 'lloyd' or 'optimal', got '" + method + "'");
+}
+
+template <typename T, typename Code>
+py::tuple Quantize(const py::array& a, int64_t block_size, const KMeansOptions& options,
+                   int num_threads) {
+  auto values = AsContiguous<T>(a);
+  const int64_t rows = values.shape(0), cols = values.shape(1);
+  py::array_t<T> codebook({options.num_clusters, block_size});
+  py::array_t<Code> codes({rows, cols / block_size});
+  {
+    py::gil_scoped_release release;
+    const ParallelFor parallel_for = ThreadRunner(num_threads);
+    if (!AllFinite(values.data(), values.size(), parallel_for)) {
+      py::gil_scoped_acquire acquire;
+      throw py::value_error("`a` must contain only finite values (no NaN or Inf)");
+    }
+    KMeansQuantize<T, Code>(values.data(), rows * (cols / block_size), block_size, options,
+                            parallel_for, codebook.mutable_data(), codes.mutable_data());
+  }
+  return py::make_tuple(codebook, codes);
+}
+
+template <typename T>
+py::tuple QuantizeWithCodeType(const py::array& a, int64_t block_size,
+                               const KMeansOptions& options, int num_threads) {
+  return options.num_clusters <= 256 ? Quantize<T, uint8_t>(a, block_size, options, num_threads)
+                                     : Quantize<T, int32_t>(a, block_size, options, num_threads);
+}
+
+py::tuple KMeansQuantizeArray(const py::array& a, int64_t num_clusters, int64_t block_size,
+                              int64_t max_iterations, uint64_t seed, bool snap_zero,
+                              const std::string& method, int num_threads) {
+  RequireNdim(a, 2, "a");
+  if (block_size < 1 || a.shape(1) % block_size != 0) {
+    throw py::value_error("`block_size` must be >= 1 and divide the columns of `a` (" +
+                          std::to_string(a.shape(1)) + "), got " + std::to_string(block_size));
+  }
+  KMeansOptions options;
+  options.num_clusters = num_clusters;
+  options.max_iterations = max_iterations;
+  options.seed = seed;
+  options.snap_zero = snap_zero;
+  options.method = ParseMethod(method);
+  const int64_t points = a.shape(0) * (a.shape(1) / block_size);
+  const std::string invalid = ValidateKMeans(points, block_size, options);
+  if (!invalid.empty()) throw py::value_error(invalid);
+  if (HasDtype<float>(a)) return QuantizeWithCodeType<float>(a, block_size, options, num_threads);
+  if (HasDtype<double>(a)) {
+    return QuantizeWithCodeType<double>(a, block_size, options, num_threads);
+  }
+  RejectDtype(a, "a", "float32 or float64");
+}
+
+}  // namespace
+
+void BindKMeans(py::module_& module) {
+  module.def("kmeans_quantize", &KMeansQuantizeArray, py::arg("a"), py::arg("num_clusters"),
+             py::arg("block_size") = 1, py::arg("max_iterations") = 100, py::arg("seed") = 0,
+             py::arg("snap_zero") = false, py::arg("method") = "lloyd",
+             py::arg("num_threads") = 0,
+             "k-means quantization of a [m, n] array viewed as m*n/block_size points of "
+             "block_size values. Returns (codebook [num_clusters, block_size], codes "
+             "[m, n/block_size]); codes are uint8 for num_clusters <= 256, else int32. The same "
+             "algorithm and results as the KMeansQuantize TF kernel (see cc/core/kmeans.h).");
+}
+
+}  // namespace python
+}  // namespace matcomp

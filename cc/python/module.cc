@@ -1,0 +1,12 @@
+// tf_matcomp._core: the C++ core's math for NumPy, with no TensorFlow involved.
+#include <pybind11/pybind11.h>
+
+#include "cc/python/bindings.h"
+
+PYBIND11_MODULE(_core, module) {
+  module.doc() =
+      "The C++ core of tf_matcomp for NumPy arrays (the math behind the TF kernels).\n\n"
+      "Functions release the GIL while they compute and take `num_threads` (0: one per "
+      "hardware thread); results do not depend on it.";
+  matcomp::python::BindKMeans(module);
+}
