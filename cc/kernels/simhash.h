@@ -1,0 +1,44 @@
+// SimhashCompress: packed signs [num_bits, ceil(n/8)] and scales [n] for A [m, n];
+// SimhashDecompress: Â [m, n] from them; SimhashProjection: the projection R [m, num_bits] both
+// regenerate. The math and its formulas: cc/core/simhash.h.
+#ifndef TF_MATCOMP_KERNELS_SIMHASH_H_
+#define TF_MATCOMP_KERNELS_SIMHASH_H_
+
+#include "cc/core/simhash.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/tensor_types.h"
+
+namespace tf_matcomp {
+namespace functor {
+
+// Writes `signs` [num_bits, ceil(n/8)] and `scales` [n] for `a` [m, n] (sizes validated).
+// Returns false when Rᵀ a is not finite (a holds NaN or ±Inf).
+template <typename Device, typename T>
+struct SimhashCompress {
+  bool operator()(tensorflow::OpKernelContext* context,
+                  typename tensorflow::TTypes<T>::ConstMatrix a, uint64_t seed,
+                  matcomp::SimhashScale scale,
+                  typename tensorflow::TTypes<tensorflow::uint8>::Matrix signs,
+                  typename tensorflow::TTypes<T>::Vec scales);
+};
+
+// Writes `out` [num_rows, n] = R · S · diag(scales) (sizes validated).
+template <typename Device, typename T>
+struct SimhashDecompress {
+  void operator()(tensorflow::OpKernelContext* context,
+                  typename tensorflow::TTypes<tensorflow::uint8>::ConstMatrix signs,
+                  typename tensorflow::TTypes<T>::ConstVec scales, uint64_t seed,
+                  typename tensorflow::TTypes<T>::Matrix out);
+};
+
+// Writes R [num_rows, num_bits] for `seed` into `projection` (sizes validated).
+template <typename Device, typename T>
+struct SimhashProjection {
+  void operator()(tensorflow::OpKernelContext* context, uint64_t seed,
+                  typename tensorflow::TTypes<T>::Matrix projection);
+};
+
+}  // namespace functor
+}  // namespace tf_matcomp
+
+#endif  // TF_MATCOMP_KERNELS_SIMHASH_H_

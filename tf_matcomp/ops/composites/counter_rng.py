@@ -1,0 +1,60 @@
+"""The counter-based projection generator of cc/core/counter_rng.h in TF ops, bit-exact with it.
+
+R[row, col] is a pure function of (seed, row, col); see cc/core/counter_rng.h for the definition
+and the distribution (mean 0, variance 1, a sum of 8 uniform bytes). Only uint64 integer ops and
+one multiply in the output dtype, all of which XLA compiles with the same results.
+"""
+import tensorflow as tf
+
+GOLDEN_GAMMA = 0x9E3779B97F4A7C15
+BYTE_SUM_OFFSET = 1020  # 8 bytes · 255 / 2
+PROJECTION_SCALE = 4.784196154532612e-3  # 1/√43690, the inverse standard deviation of the sum
+MAX_PROJECTION_INDEX = (1 << 31) - 1  # rows and columns of R fit in 31 bits each
+_UINT64_MASK = (1 << 64) - 1
+
+
+def _shift_right(x: tf.Tensor, bits: int) -> tf.Tensor:
+    return tf.bitwise.right_shift(x, tf.constant(bits, tf.uint64))
+
+
+def _mix64(z: tf.Tensor) -> tf.Tensor:
+    """The SplitMix64 finalizer on a uint64 tensor (wrapping multiplies)."""
+    z = tf.bitwise.bitwise_xor(z, _shift_right(z, 30)) * tf.constant(0xBF58476D1CE4E5B9, tf.uint64)
+    z = tf.bitwise.bitwise_xor(z, _shift_right(z, 27)) * tf.constant(0x94D049BB133111EB, tf.uint64)
+    return tf.bitwise.bitwise_xor(z, _shift_right(z, 31))
+
+
+def projection_key(seed: int) -> int:
+    """mix64(seed + golden gamma), computed in Python: a constant of the graph."""
+    z = (seed + GOLDEN_GAMMA) & _UINT64_MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _UINT64_MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _UINT64_MASK
+    return z ^ (z >> 31)
+
+
+def _byte_sum(h: tf.Tensor) -> tf.Tensor:
+    """Sum of the 8 bytes of each uint64, by halving the lane width (8 → 16 → 32 → 64 bits)."""
+    def lanes(x, mask, shift):
+        mask = tf.constant(mask, tf.uint64)
+        return tf.bitwise.bitwise_and(x, mask) + tf.bitwise.bitwise_and(_shift_right(x, shift),
+                                                                        mask)
+    s = lanes(h, 0x00FF00FF00FF00FF, 8)
+    s = lanes(s, 0x0000FFFF0000FFFF, 16)
+    return lanes(s, 0x00000000FFFFFFFF, 32)
+
+
+def projection_integers(num_rows, num_bits, seed: int) -> tf.Tensor:
+    """K [num_rows, num_bits] int32 in [−1020, 1020]: the integer part of R (R = K · scale)."""
+    rows = tf.cast(tf.range(tf.cast(num_rows, tf.int64)), tf.uint64)
+    cols = tf.cast(tf.range(tf.cast(num_bits, tf.int64)), tf.uint64)
+    counter = tf.bitwise.bitwise_or(tf.bitwise.left_shift(rows, tf.constant(32, tf.uint64))[:, None],
+                                    cols[None, :])
+    h = _mix64(tf.constant(projection_key(seed), tf.uint64)
+               + counter * tf.constant(GOLDEN_GAMMA, tf.uint64))
+    return tf.cast(_byte_sum(h), tf.int32) - BYTE_SUM_OFFSET
+
+
+def projection(num_rows, num_bits, seed: int, dtype: tf.DType) -> tf.Tensor:
+    """R [num_rows, num_bits] of `dtype`: one correctly rounded multiply of the exact integer."""
+    integers = tf.cast(projection_integers(num_rows, num_bits, seed), dtype)
+    return integers * tf.constant(PROJECTION_SCALE, dtype)
