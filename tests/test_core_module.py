@@ -103,3 +103,75 @@ def test_gil_is_released_while_computing(rng):
         ticks += 1
     worker.join()
     assert ticks > 1000, f"only {ticks} Python iterations ran during the core call"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("scale", ["least_squares", "norm"])
+def test_simhash_bit_exact_with_native_op(rng, dtype, scale):
+    a = rng.standard_normal((40, 29)).astype(dtype)
+    signs, scales = _core.simhash_compress(a, 17, seed=5, scale=scale)
+    tf_signs, tf_scales = ops.simhash_compress(a, 17, seed=5, scale=scale,
+                                               implementation="native")
+    np.testing.assert_array_equal(signs, tf_signs.numpy())
+    np.testing.assert_array_equal(scales, tf_scales.numpy())
+    restored = _core.simhash_decompress(signs, scales, 40, seed=5)
+    tf_restored = ops.simhash_decompress(tf_signs, tf_scales, 40, seed=5,
+                                         implementation="native")
+    np.testing.assert_array_equal(restored, tf_restored.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_simhash_projection_matches_native_and_composite(dtype):
+    projection = _core.simhash_projection(33, 12, seed=7, dtype=dtype)
+    for implementation in ("native", "composite"):
+        np.testing.assert_array_equal(
+            projection, ops.simhash_projection(33, 12, seed=7, dtype=dtype,
+                                               implementation=implementation).numpy())
+
+
+def test_simhash_reconstruction_is_the_least_squares_fit(rng):
+    """Independent oracle: Â = R·S·diag(D) with D the per-column least-squares scale."""
+    a = rng.standard_normal((50, 20))
+    signs, scales = _core.simhash_compress(a, 24, seed=1)
+    r = _core.simhash_projection(50, 24, seed=1, dtype=np.float64)
+    s = np.where(r.T @ a >= 0, 1.0, -1.0)
+    rs = r @ s
+    np.testing.assert_allclose(scales, np.sum(a * rs, 0) / np.sum(rs * rs, 0), rtol=1e-10)
+    np.testing.assert_allclose(_core.simhash_decompress(signs, scales, 50, seed=1), rs * scales,
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_simhash_thread_count_does_not_change_results(rng):
+    a = rng.standard_normal((130, 300)).astype(np.float32)
+    results = [_core.simhash_compress(a, 40, num_threads=threads) for threads in (1, 2, 5, 0)]
+    for signs, scales in results[1:]:
+        np.testing.assert_array_equal(signs, results[0][0])
+        np.testing.assert_array_equal(scales, results[0][1])
+
+
+def test_simhash_non_contiguous_and_empty(matrix):
+    for got, want in zip(_core.simhash_compress(np.asfortranarray(matrix), 8),
+                         _core.simhash_compress(matrix, 8)):
+        np.testing.assert_array_equal(got, want)
+    signs, scales = _core.simhash_compress(np.zeros((5, 0), np.float32), 3)
+    assert signs.shape == (3, 0) and scales.shape == (0,)
+    assert _core.simhash_decompress(signs, scales, 5).shape == (5, 0)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: _core.simhash_compress(np.zeros(4, np.float32), 2), "`a` must have 2 dimensions"),
+    (lambda: _core.simhash_compress(np.zeros((2, 2), np.int64), 2), "`a` must have dtype"),
+    (lambda: _core.simhash_compress(np.zeros((2, 2), np.float32), 0), "num_bits"),
+    (lambda: _core.simhash_compress(np.zeros((2, 2), np.float32), 2, scale="max"), "`scale`"),
+    (lambda: _core.simhash_compress(np.array([[np.inf]], np.float32), 2), "finite"),
+    (lambda: _core.simhash_decompress(np.zeros((2, 1), np.float32), np.ones(3, np.float32), 4),
+     "`signs` must have dtype uint8"),
+    (lambda: _core.simhash_decompress(np.zeros((2, 2), np.uint8), np.ones(3, np.float32), 4),
+     "`signs` must have ceil"),
+    (lambda: _core.simhash_decompress(np.zeros((2, 1), np.uint8), np.ones(3, np.float32), -1),
+     "num_rows"),
+    (lambda: _core.simhash_projection(3, 2, dtype=np.int32), "`dtype`"),
+])
+def test_simhash_bad_arrays_raise_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

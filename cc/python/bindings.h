@@ -8,6 +8,7 @@ namespace matcomp {
 namespace python {
 
 void BindKMeans(pybind11::module_& module);
+void BindSimhash(pybind11::module_& module);
 
 }  // namespace python
 }  // namespace matcomp

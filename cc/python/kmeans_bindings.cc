@@ -27,16 +27,22 @@ py::tuple Quantize(const py::array& a, int64_t block_size, const KMeansOptions& 
   const int64_t rows = values.shape(0), cols = values.shape(1);
   py::array_t<T> codebook({options.num_clusters, block_size});
   py::array_t<Code> codes({rows, cols / block_size});
+  // Buffers are taken while the GIL is held: pybind11 may touch reference counts there.
+  const T* input = values.data();
+  const int64_t size = values.size();
+  T* codebook_data = codebook.mutable_data();
+  Code* codes_data = codes.mutable_data();
+  bool finite;
   {
     py::gil_scoped_release release;
     const ParallelFor parallel_for = ThreadRunner(num_threads);
-    if (!AllFinite(values.data(), values.size(), parallel_for)) {
-      py::gil_scoped_acquire acquire;
-      throw py::value_error("`a` must contain only finite values (no NaN or Inf)");
+    finite = AllFinite(input, size, parallel_for);
+    if (finite) {
+      KMeansQuantize<T, Code>(input, rows * (cols / block_size), block_size, options,
+                              parallel_for, codebook_data, codes_data);
     }
-    KMeansQuantize<T, Code>(values.data(), rows * (cols / block_size), block_size, options,
-                            parallel_for, codebook.mutable_data(), codes.mutable_data());
   }
+  if (!finite) throw py::value_error("`a` must contain only finite values (no NaN or Inf)");
   return py::make_tuple(codebook, codes);
 }
 

@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, module) {
       "Functions release the GIL while they compute and take `num_threads` (0: one per "
       "hardware thread); results do not depend on it.";
   matcomp::python::BindKMeans(module);
+  matcomp::python::BindSimhash(module);
 }
