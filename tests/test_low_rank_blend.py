@@ -54,19 +54,18 @@ def test_native_and_composite_agree(rng):
     np.testing.assert_allclose(native.numpy(), composite.numpy(), rtol=1e-5, atol=1e-4)
 
 
-def test_auto_uses_native_eagerly_and_in_functions():
+def test_auto_uses_native_in_functions_and_the_composite_under_xla():
     assert ops.native_available(), ops.native_unavailable_reason()
 
     @tf.function
     def blend(a, b, c):
         return ops.low_rank_blend(a, b, c, 0.5)
 
-    graph = blend.get_concrete_function(tf.TensorSpec([4, 3]), tf.TensorSpec([4, 2]),
-                                        tf.TensorSpec([2, 3])).graph
-    op_types = {op.type for op in graph.get_operations()}
-    for function in graph._functions.values():  # the device-dispatch branches
-        op_types |= {node.op for node in function.definition.node_def}
-    assert "Matcomp>LowRankBlend" in op_types
+    specs = (tf.TensorSpec([4, 3]), tf.TensorSpec([4, 2]), tf.TensorSpec([2, 3]))
+    traced = blend.get_concrete_function(*specs).graph
+    assert "Matcomp>LowRankBlend" in {op.type for op in traced.get_operations()}
+    jitted = tf.function(blend.python_function, jit_compile=True).get_concrete_function(*specs)
+    assert "Matcomp>LowRankBlend" not in {op.type for op in jitted.graph.get_operations()}
 
 
 @pytest.mark.parametrize("dtype", [np.float16, tf.bfloat16.as_numpy_dtype])
@@ -205,3 +204,20 @@ def test_unknown_implementation_raises():
     with pytest.raises(ValueError, match="implementation must be one of"):
         ops.low_rank_blend(np.ones((1, 1)), np.ones((1, 1)), np.ones((1, 1)), 0.5,
                            implementation="fast")
+
+
+def test_auto_gradients_inside_tf_function_and_keras_style_variables(rng):
+    """Gradients of "auto" in a traced function (the path Keras' fit takes)."""
+    a, b, c = (tf.Variable(x) for x in random_inputs(rng, 12, 16, 3, np.float32))
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(ops.low_rank_blend(a, b, c, 0.25) ** 2)
+        return tape.gradient(loss, [a, b, c])
+
+    w = 0.25 * a.numpy() + 0.75 * b.numpy() @ c.numpy()
+    got = step()
+    np.testing.assert_allclose(got[0].numpy(), 0.25 * 2 * w, rtol=1e-5)
+    np.testing.assert_allclose(got[1].numpy(), 0.75 * 2 * w @ c.numpy().T, rtol=1e-4)
+    np.testing.assert_allclose(got[2].numpy(), 0.75 * b.numpy().T @ (2 * w), rtol=1e-4)

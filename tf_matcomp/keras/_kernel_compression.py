@@ -1,0 +1,125 @@
+"""The bridge between a Keras layer's 2-D kernel and `tf_matcomp.compression_op.CompressionOp`.
+
+One CompressionOp per layer (its own alpha, last update step, firing count and factors: no
+state shared between layers), whose variables are created by the layer's `add_weight` (the op's
+`variable_factory`), so Keras trains the float factors and `.keras` files, checkpoints and
+tf.distribute see every piece of state. The schedule, the compressors and the blend are the
+op's; this module only parses specs, builds the op, and maps its factors to the stripped form.
+"""
+import numpy as np
+import tensorflow as tf
+
+from tf_matcomp import compression_op
+from tf_matcomp import compression_wrapper
+from tf_matcomp import compressors
+from tf_matcomp.hparams import HParams
+
+
+def parse_spec(spec) -> HParams:
+    """An HParams (copied), a "k=v,..." string or a dict on top of the op-spec defaults.
+
+    Raises:
+      ValueError: an unknown key, a value of the wrong type, or a value that breaks a rule of
+        `compression_op.validate_spec` (each names the hparam).
+    """
+    if isinstance(spec, HParams):
+        parsed = spec.copy()
+    else:
+        parsed = compression_op.CompressionOp.get_default_hparams()
+        if isinstance(spec, str):
+            parsed.parse(spec)
+        elif isinstance(spec, dict):
+            parsed.override_from_dict(spec)
+        elif spec is not None:
+            raise ValueError(f"spec must be an HParams, a 'k=v,...' string, a dict or None, got "
+                             f"{type(spec).__name__}")
+    compression_op.validate_spec(parsed)
+    return parsed
+
+
+def spec_to_config(spec: HParams) -> dict:
+    """The spec as a JSON-able dict (for `get_config`)."""
+    return dict(spec.values())
+
+
+class KernelCompression:
+    """A CompressionOp on `kernel` (2-D) whose state variables belong to `layer`.
+
+    Raises:
+      ValueError: the compressor cannot take the kernel's shape (e.g. block_size not dividing
+        its columns), named with the layer.
+    """
+
+    def __init__(self, layer, kernel, spec: HParams):
+        self.spec = spec
+        self.update_option = int(spec.update_option)
+
+        def variable_factory(name, initial_value, dtype, trainable):
+            initial = tf.convert_to_tensor(initial_value, dtype)
+            return layer.add_weight(name=name, shape=tuple(initial.shape), dtype=dtype.name,
+                                    initializer=lambda shape, dtype=None: initial,
+                                    trainable=trainable)
+
+        compressor = compression_wrapper.make_compressor(spec)
+        self.op = compression_op.op_class_for(compressor)(
+            scope=layer.name, spec=spec, variable_factory=variable_factory)
+        try:
+            self.op.get_apply_compression_op(kernel, compressor, scope=layer.name)
+        except ValueError as error:
+            raise ValueError(f"layer {layer.name!r}: {error}") from error
+
+    def weight(self) -> tf.Tensor:
+        """alpha·A + (1 − alpha)·Â: the op's own weight (native kernels, composites under XLA)."""
+        return self.op.get_weight()
+
+    def alpha(self) -> tf.Tensor:
+        return tf.convert_to_tensor(self.op.alpha)
+
+    def last_update_step(self) -> int:
+        return int(np.asarray(self.op.last_alpha_update_step))
+
+    def update(self, step) -> tf.Tensor:
+        """The op's TF-op update at `step` (acts for update options 0 and 2)."""
+        return self.op.update(tf.cast(step, tf.int64))
+
+    def run_update(self, step: int) -> bool:
+        """Eagerly, the update(s) the spec's update_option asks for at `step`."""
+        fired = False
+        if self.update_option in (0, 2):
+            fired = bool(self.update(tf.constant(step, tf.int64)))
+        if self.update_option in (1, 2):
+            fired = self.op.run_update_step(step_number=step) or fired
+        return fired
+
+    def uncompressed_bytes(self) -> int:
+        return self.op.uncompressed_bits // 8
+
+    def compressed_bytes(self) -> int:
+        return -(-self.op.compressed_bits // 8)
+
+    def _form_and_variables(self):
+        """(export.CompressedForm, {stored array name: the op's factor variable})."""
+        from tf_matcomp.keras import export
+
+        m, n = (int(d) for d in self.op.a_matrix_tfvar.shape)
+        compressor = self.op.matrix_compressor
+        names = [spec.name for spec in compressor.factor_specs((m, n))]
+        factors = dict(zip(names, self.op.factor_variables))
+        shape = {name: tuple(int(d) for d in v.shape) for name, v in factors.items()}
+        if isinstance(compressor, compressors.LowRankDecompMatrixCompressor):
+            return export.LowRankForm(m, n, shape["b_matrix"][1]), factors
+        if isinstance(compressor, compressors.SimhashMatrixCompressor):
+            return export.SimhashForm(m, n, shape["signs"][0], compressor.seed), factors
+        if isinstance(compressor, compressors.KmeansMatrixCompressor):
+            k, block = shape["b_matrix"]
+            return (export.KMeansForm(m, n, k, block),
+                    {"codebook": factors["b_matrix"], "codes": factors["c_matrix"]})
+        if isinstance(compressor, compressors.DLMatrixCompressor):
+            return (export.SparseCodeForm(m, n, shape["c_matrix"][0], shape["code_indices"][1]),
+                    factors)
+        raise ValueError(f"no stripped form for {type(compressor).__name__}")
+
+    def compressed_form(self):
+        """(export.CompressedForm, {stored array name: NumPy value}) of the current factors."""
+        form, variables = self._form_and_variables()
+        return form, {name: np.asarray(v) for name, v in variables.items()}
