@@ -79,27 +79,8 @@ def _train_tf1(option, update_option, extra=""):
     return np.array(losses), alphas, final, reconstruction
 
 
-def _kmeans_composite_builds_in_a_tf1_graph() -> bool:
-    """tf_matcomp/ops/composites/kmeans.py compares tensors with `!=`/`==`, which are Python
-    identity tests (not elementwise) in a TF1 graph: building it there fails."""
-    from tf_matcomp.ops.composites import kmeans as kmeans_composite
-    try:
-        with tf.Graph().as_default():
-            kmeans_composite.kmeans_quantize(tf.zeros([4, 4]), 2, 1, 10, 0, True, tf.uint8)
-        return True
-    except ValueError:
-        return False
-
-
-_KMEANS_TF1_BUG = pytest.mark.xfail(
-    not _kmeans_composite_builds_in_a_tf1_graph(), strict=True, raises=ValueError,
-    reason="the k-means composite uses Tensor ==/!= (identity in TF1 graphs)")
-
-
 @pytest.mark.parametrize("option, update_option", [
-    (option, update_option) if (option, update_option) != (4, 0)
-    else pytest.param(4, 0, marks=_KMEANS_TF1_BUG)
-    for option in OPTIONS for update_option in (0, 1)])
+    (option, update_option) for option in OPTIONS for update_option in (0, 1)])
 def test_tf1_graph_session_trains_each_option(option, update_option):
     losses, alphas, final, reconstruction = _train_tf1(option, update_option)
     np.testing.assert_allclose(alphas, _expected_alphas(STEPS), atol=1e-7)

@@ -10,7 +10,6 @@ from tf_matcomp.compressors import (DLMatrixCompressor, KmeansMatrixCompressor,
                                     LowRankDecompMatrixCompressor, SimhashMatrixCompressor,
                                     compressor_hparams)
 from tf_matcomp.compressors import dictionary_learning, low_rank, simhash
-from tf_matcomp.ops.composites import counter_rng
 
 
 def _spec(**values):
@@ -88,12 +87,6 @@ def test_auto_method_is_randomized_only_for_large_matrices():
 
 
 # --- simhash --------------------------------------------------------------------------------
-def test_numpy_projection_is_bit_identical_to_the_composite_generator():
-    for seed in (0, 42, 2 ** 40 + 7):
-        np.testing.assert_array_equal(simhash.np_projection(37, 19, seed),
-                                      counter_rng.projection(37, 19, seed, tf.float32).numpy())
-
-
 @pytest.mark.parametrize("shape, rank", [((64, 40), 400), ((33, 17), 200), ((16, 9), 100)])
 def test_simhash_bits_shapes_dtypes_and_paths_agree(shape, rank):
     compressor = SimhashMatrixCompressor(_spec(rank=rank))

@@ -256,16 +256,20 @@ def test_modes(implementation, mode, rng):
     assert_member_means(a, codebook.numpy(), codes.numpy(), atol=1e-5)
 
 
-def test_tf1_graph_and_session(implementation, rng):
+@pytest.mark.parametrize("block_size,snap_zero", [(2, False), (1, True)])
+def test_tf1_graph_and_session(implementation, block_size, snap_zero, rng):
     a = rng.standard_normal((12, 10)).astype(np.float32)
     with tf.Graph().as_default():
         placeholder = tf.compat.v1.placeholder(tf.float32, [None, 10])
-        codebook, codes = ops.kmeans_quantize(placeholder, 4, block_size=2,
-                                              implementation=implementation)
-        assert codebook.shape.as_list() == [4, 2] and codes.shape.as_list() == [None, 5]
+        codebook, codes = ops.kmeans_quantize(placeholder, 4, block_size=block_size,
+                                              snap_zero=snap_zero, implementation=implementation)
+        assert codebook.shape.as_list() == [4, block_size]
+        assert codes.shape.as_list() == [None, 10 // block_size]
         with tf.compat.v1.Session() as session:
             got_codebook, got_codes = session.run([codebook, codes], {placeholder: a})
-    assert_nearest_codes(a, got_codebook, got_codes, 2, atol=1e-5)
+    assert_nearest_codes(a, got_codebook, got_codes, block_size, atol=1e-5)
+    if snap_zero:
+        assert np.any(np.all(got_codebook == 0, axis=1))
 
 
 @pytest.mark.parametrize("implementation", ["native", "composite"])

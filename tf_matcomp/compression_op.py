@@ -26,7 +26,7 @@ from the compressor. `update_option` picks who runs updates:
 """
 import math
 import re
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -231,6 +231,11 @@ class CompressionOp(CompressionOpInterface, tf.Module):
     @property
     def scope_name(self) -> str:
         return self._scope_name
+
+    @property
+    def factor_specs(self) -> tuple:
+        """The FactorSpec (name, shape, dtype, trainable) of each factor variable."""
+        return self._factor_specs
 
     def print_hparams(self) -> None:
         tf.get_logger().info(self._spec.to_json())

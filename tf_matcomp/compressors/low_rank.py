@@ -6,9 +6,9 @@ With A [m, n] and r the `rank` hparam (a compression factor ×100, so r = 400 ke
     A ≈ U_k S_k V_kᵀ (truncated SVD),   B = U_k √S_k  [m, k],   C = √S_k V_kᵀ  [k, n]
 
 stored as k·(m + n) values instead of m·n. The SVD is exact (LAPACK / `tf.linalg.svd`) for small
-matrices and randomized (a Gaussian sketch of k + p columns, `POWER_ITERATIONS` QR-stabilised
-power iterations, then an exact SVD of the small l × n projection; l = k + max(16, k/2)) once min(m, n) exceeds
-`EXACT_SVD_MAX_DIM` and k < min(m, n) / 2: its Frobenius error stays within 1% of the exact
+matrices and randomized (a Gaussian sketch of l = k + max(16, k/2) columns, `POWER_ITERATIONS`
+QR-stabilised power iterations, then an exact SVD of the small l × n projection) once min(m, n)
+exceeds `EXACT_SVD_MAX_DIM` and k < min(m, n) / 2: its Frobenius error stays within 1% of the exact
 truncated SVD's (checked in the tests) at a fraction of the cost of a full SVD.
 """
 from typing import List, Sequence

@@ -12,57 +12,23 @@ With A [m, n] and r the `rank` hparam (a compression factor ×100):
 The least-squares scale is the best multiple of each column's direction, so the error is never
 above ‖A‖ (the peer's norm matching reaches ≈1.12·‖A‖ at k = m/4). Stored: k·ceil(n/8) bytes of
 signs plus n scales. The TF path runs the `simhash_compress` op (native kernel, or its composite
-under XLA); the NumPy path computes the same R bit for bit.
+under XLA); the NumPy path runs the same C++ core through `tf_matcomp._core`.
 """
 from typing import List, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from tf_matcomp import ops
+from tf_matcomp import _core, ops
 from tf_matcomp.compressors import base
-from tf_matcomp.ops.composites import counter_rng
-from tf_matcomp.ops.composites import simhash as simhash_composite
 
 SCALES = ("least_squares", "norm")
 DEFAULT_SEED = 42
-_U64 = np.uint64
 
 
 def num_bits_for(m: int, n: int, rank: int) -> int:
     """k = floor(min(m, n) · 100 / rank) + 1."""
     return int(min(m, n) * 100 // rank) + 1
-
-
-def _np_mix64(z: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
-    return z ^ (z >> _U64(31))
-
-
-def np_projection(num_rows: int, num_bits: int, seed: int, dtype=np.float32) -> np.ndarray:
-    """R [num_rows, num_bits], bit-identical to the kernel's and the composite's."""
-    key = _U64(counter_rng.projection_key(seed))
-    rows = np.arange(num_rows, dtype=_U64)[:, None]
-    cols = np.arange(num_bits, dtype=_U64)[None, :]
-    with np.errstate(over="ignore"):
-        h = _np_mix64(key + ((rows << _U64(32)) | cols) * _U64(counter_rng.GOLDEN_GAMMA))
-    byte_sum = np.zeros(h.shape, dtype=np.int32)
-    for shift in range(0, 64, 8):
-        byte_sum += ((h >> _U64(shift)) & _U64(0xFF)).astype(np.int32)
-    integers = (byte_sum - counter_rng.BYTE_SUM_OFFSET).astype(dtype)
-    return integers * dtype(counter_rng.PROJECTION_SCALE)
-
-
-def np_pack_signs(positive: np.ndarray) -> np.ndarray:
-    """bool [k, n] → uint8 [k, ceil(n/8)], column j in bit j % 8 (LSB first) of byte j // 8."""
-    return np.packbits(positive, axis=1, bitorder="little")
-
-
-def np_unpack_signs(signs: np.ndarray, num_columns: int, dtype=np.float32) -> np.ndarray:
-    bits = np.unpackbits(signs, axis=1, count=num_columns, bitorder="little")
-    return np.where(bits > 0, 1, -1).astype(dtype)
 
 
 class SimhashMatrixCompressor(base.MatrixCompressorInterface):
@@ -97,50 +63,31 @@ class SimhashMatrixCompressor(base.MatrixCompressorInterface):
                 base.FactorSpec("scales", (n,), dtype, self._spec.is_c_matrix_trainable)]
 
     def static_matrix_compressor(self, a_matrix: np.ndarray) -> List[np.ndarray]:
-        """[signs uint8 [k, ceil(n/8)], scales [n]] in NumPy."""
+        """[signs uint8 [k, ceil(n/8)], scales [n]] in NumPy.
+
+        Runs the C++ core (`tf_matcomp._core`, bit-identical to the kernel) with the GIL
+        released and no TF graph built.
+        """
         a = np.asarray(a_matrix)
         a = a if a.dtype == np.float64 else a.astype(np.float32)
-        m, n = a.shape
-        k = num_bits_for(m, n, self._spec.rank)
-        r = np_projection(m, k, self._seed, a.dtype.type)
-        projected = r.T @ a
-        positive = projected >= 0
-        s = np.where(positive, 1, -1).astype(a.dtype)
-        if k * (m + n) < m * n:
-            squared = np.sum(s * ((r.T @ r) @ s), axis=0)
-        else:
-            squared = np.sum(np.square(r @ s), axis=0)
-        if self._scale == "least_squares":
-            numerator = np.sum(np.abs(projected), axis=0)
-        else:
-            numerator = np.linalg.norm(a, axis=0)
-            squared = np.sqrt(squared)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scales = np.where(squared > 0, numerator / np.where(squared > 0, squared, 1), 0)
-        return [np_pack_signs(positive), scales.astype(a.dtype)]
+        signs, scales = _core.simhash_compress(a, self.num_bits(a.shape), seed=self._seed,
+                                               scale=self._scale)
+        return [signs, scales]
 
     def tpu_matrix_compressor(self, a_matrix: tf.Tensor) -> List[tf.Tensor]:
         """[signs, scales] through the `simhash_compress` op (composite under XLA)."""
         a = tf.convert_to_tensor(a_matrix)
         k = self.num_bits(a.shape)
-        compress = getattr(ops, "simhash_compress", None)
-        if compress is not None:
-            signs, scales = compress(a, k, seed=self._seed, scale=self._scale)
-        else:  # the op's wrapper has not landed: its composite is the same computation
-            signs, scales = simhash_composite.simhash_compress(a, k, self._seed, self._scale)
+        signs, scales = ops.simhash_compress(a, k, seed=self._seed, scale=self._scale)
         return [signs, scales]
 
     def reconstruct(self, factors: Sequence[tf.Tensor], shape) -> tf.Tensor:
         signs, scales = factors
         m, _ = base.matrix_shape(shape)
-        decompress = getattr(ops, "simhash_decompress", None)
-        if decompress is not None:
-            return decompress(signs, scales, m, seed=self._seed)
-        return simhash_composite.simhash_decompress(signs, scales, m, self._seed)
+        return ops.simhash_decompress(signs, scales, m, seed=self._seed)
 
     def np_reconstruct(self, factors: Sequence[np.ndarray], shape) -> np.ndarray:
-        """Â in NumPy (for tests and reports)."""
+        """Â in NumPy (for tests and reports), by the C++ core."""
         signs, scales = factors
-        m, n = base.matrix_shape(shape)
-        r = np_projection(m, signs.shape[0], self._seed, scales.dtype.type)
-        return r @ (np_unpack_signs(signs, n, scales.dtype) * scales[None, :])
+        m, _ = base.matrix_shape(shape)
+        return _core.simhash_decompress(signs, scales, m, seed=self._seed)

@@ -34,7 +34,7 @@ def kmeans_quantize(a: tf.Tensor, num_clusters: int, block_size: int, max_iterat
 def _scalar(x: tf.Tensor, k: int, iterations: int, snap_zero: bool):
     count = tf.size(x, out_type=tf.int64)
     sorted_x = tf.cast(tf.sort(x), tf.float64)
-    first = tf.concat([[True], sorted_x[1:] != sorted_x[:-1]], 0)
+    first = tf.concat([[True], tf.not_equal(sorted_x[1:], sorted_x[:-1])], 0)
     distinct = tf.reduce_sum(tf.cast(first, tf.int64))
 
     def distinct_values():  # fewer distinct values than clusters: each is a centroid
@@ -61,7 +61,7 @@ def _scalar(x: tf.Tensor, k: int, iterations: int, snap_zero: bool):
     codebook = tf.cast(centroids, x.dtype)
     if snap_zero:
         nearest = tf.argmin(tf.where(real, tf.abs(codebook), tf.cast(float("inf"), x.dtype)))
-        codebook = tf.where(tf.range(k, dtype=tf.int64) == nearest, tf.zeros_like(codebook),
+        codebook = tf.where(tf.equal(tf.range(k, dtype=tf.int64), nearest), tf.zeros_like(codebook),
                             codebook)
     rounded = tf.cast(codebook, tf.float64)
     boundaries = tf.where(real[1:], (rounded[:-1] + rounded[1:]) / 2,
@@ -107,7 +107,7 @@ def _vectors(points: tf.Tensor, k: int, iterations: int, seed: int, snap_zero: b
     centroids = _repeat(step, centroids, iterations)
     if snap_zero:
         nearest = tf.argmin(tf.reduce_sum(centroids * centroids, 1))
-        centroids = tf.where((tf.range(k, dtype=tf.int64) == nearest)[:, None],
+        centroids = tf.where(tf.equal(tf.range(k, dtype=tf.int64), nearest)[:, None],
                              tf.zeros_like(centroids), centroids)
     return centroids, tf.argmin(squared_distances(centroids), 1, output_type=tf.int32)
 
