@@ -10,6 +10,7 @@ from typing import Iterable, List, Optional, Sequence
 import tensorflow as tf
 
 from tf_matcomp.keras import layers as compressed
+from tf_matcomp.keras._rebuild import rebuild_model
 
 keras = tf.keras
 
@@ -88,29 +89,15 @@ def compress_model(model: keras.Model, spec, layers: Optional[Sequence[str]] = N
                          f"{type(model).__name__}")
     if not model.built:
         raise ValueError("compress_model: `model` must be built (call it or give it an Input)")
-    chosen = set(_chosen_names(model, layers))
 
-    def clone(layer):
-        if layer.name in chosen:
-            return _compressed_twin(layer, spec)
-        return layer.__class__.from_config(layer.get_config())
+    def copy_kernel(layer, twin):
+        twin.kernel.assign(tf.reshape(layer.kernel, twin.kernel.shape))
+        if twin.bias is not None:
+            twin.bias.assign(layer.bias)
 
-    try:
-        result = keras.models.clone_model(model, clone_function=clone)
-    except ValueError as error:
-        raise ValueError(f"compress_model: cannot rebuild {model.name!r} (Functional and "
-                         f"Sequential models only): {error}") from error
-    for layer in model.layers:
-        if not layer.weights:  # input layers (renamed by clone_model), activations, ...
-            continue
-        twin = result.get_layer(layer.name)
-        if layer.name in chosen:
-            twin.kernel.assign(tf.reshape(layer.kernel, twin.kernel.shape))
-            if twin.bias is not None:
-                twin.bias.assign(layer.bias)
-        else:
-            twin.set_weights(layer.get_weights())
-    return result
+    replacements = {name: (lambda layer: _compressed_twin(layer, spec), copy_kernel)
+                    for name in _chosen_names(model, layers)}
+    return rebuild_model(model, replacements, "compress_model")
 
 
 def compressed_layers(model: keras.Model) -> List["compressed._CompressedKernelLayer"]:

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_matcomp.keras import layers as compressed_layers
+from tf_matcomp.keras._rebuild import rebuild_model
 
 _PACKAGE = "tf_matcomp"
 keras = tf.keras
@@ -334,36 +335,19 @@ def strip_compression(model: keras.Model) -> keras.Model:
         something else), or its factors were never computed, or `model` is not a Functional /
         Sequential model.
     """
-    chosen = {}
+    def copy_compressed(layer, twin):
+        _, arrays = layer.compression.compressed_form()
+        twin.set_compressed(arrays, np.asarray(layer.bias) if layer.bias is not None else None)
+
+    replacements = {}
     for layer in model.layers:
         if isinstance(layer, compressed_layers._CompressedKernelLayer):
             alpha = float(layer.alpha)
             if alpha != 0.0:
                 raise ValueError(f"strip_compression: layer {layer.name!r} has alpha={alpha:g}; "
                                  "strip only once compression has finished (alpha=0)")
-            chosen[layer.name] = layer
-
-    def clone(layer):
-        if layer.name in chosen:
-            return _stripped_twin(layer)
-        return layer.__class__.from_config(layer.get_config())
-
-    try:
-        result = keras.models.clone_model(model, clone_function=clone)
-    except ValueError as error:
-        raise ValueError(f"strip_compression: cannot rebuild {model.name!r} (Functional and "
-                         f"Sequential models only): {error}") from error
-    for layer in model.layers:
-        if not layer.weights:  # input layers (renamed by clone_model), activations, ...
-            continue
-        twin = result.get_layer(layer.name)
-        if layer.name in chosen:
-            _, arrays = layer.compression.compressed_form()
-            bias = np.asarray(layer.bias) if layer.bias is not None else None
-            twin.set_compressed(arrays, bias)
-        else:
-            twin.set_weights(layer.get_weights())
-    return result
+            replacements[layer.name] = (_stripped_twin, copy_compressed)
+    return rebuild_model(model, replacements, "strip_compression")
 
 
 # ----------------------------------------------------------------------------- sizes
