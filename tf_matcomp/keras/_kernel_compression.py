@@ -9,30 +9,20 @@ op's; this module only parses specs, builds the op, and maps its factors to the 
 import numpy as np
 import tensorflow as tf
 
-from tf_matcomp import compression_op
+from tf_matcomp import apply, compression_op
 from tf_matcomp import compression_wrapper
 from tf_matcomp import compressors
 from tf_matcomp.hparams import HParams
 
 
 def parse_spec(spec) -> HParams:
-    """An HParams (copied), a "k=v,..." string or a dict on top of the op-spec defaults.
+    """An HParams (copied), a "k=v,..." string, a dict or None on top of the op-spec defaults.
 
     Raises:
       ValueError: an unknown key, a value of the wrong type, or a value that breaks a rule of
         `compression_op.validate_spec` (each names the hparam).
     """
-    if isinstance(spec, HParams):
-        parsed = spec.copy()
-    else:
-        parsed = compression_op.CompressionOp.get_default_hparams()
-        if isinstance(spec, str):
-            parsed.parse(spec)
-        elif isinstance(spec, dict):
-            parsed.override_from_dict(spec)
-        elif spec is not None:
-            raise ValueError(f"spec must be an HParams, a 'k=v,...' string, a dict or None, got "
-                             f"{type(spec).__name__}")
+    parsed = apply.make_spec(spec)
     compression_op.validate_spec(parsed)
     return parsed
 
