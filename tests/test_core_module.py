@@ -77,6 +77,7 @@ def test_empty_input_is_well_defined():
     (np.zeros((4, 4), np.float32), {"max_iterations": 0}, "max_iterations"),
     (np.zeros((4, 4), np.float32), {"method": "fast"}, "`method`"),
     (np.array([[1.0, np.nan]], np.float32), {}, "finite"),
+    (np.array([[1.7e308, 1.6e308]], np.float64), {}, "magnitude <= 1e150"),
 ])
 def test_bad_arrays_raise_value_error(array, kwargs, message):
     arguments = {"num_clusters": 2, **kwargs}
@@ -175,3 +176,13 @@ def test_simhash_non_contiguous_and_empty(matrix):
 def test_simhash_bad_arrays_raise_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_simhash_many_bits_few_columns_and_overflowing_scales():
+    # Regressions: per-tile buffers of k · 64 values for a single column (2**26 bits needed
+    # 16 GiB: MemoryError or a crash), and Inf scales returned silently when |a_j|² overflows.
+    signs, scales = _core.simhash_compress(np.ones((1, 1), np.float32), 1 << 26)
+    assert signs.shape == (1 << 26, 1) and np.isfinite(scales).all()
+    assert np.isfinite(_core.simhash_decompress(signs, scales, 1)).all()
+    with pytest.raises(ValueError, match="finite"):
+        _core.simhash_compress(np.full((4, 4), 1e200), 4, scale="norm")

@@ -273,9 +273,12 @@ def test_tf1_graph_and_session(implementation, block_size, snap_zero, rng):
 
 
 @pytest.mark.parametrize("implementation", ["native", "composite"])
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_values_raise(implementation, bad):
-    a = np.ones((3, 4), np.float32)
+@pytest.mark.parametrize("bad,dtype", [(np.nan, np.float32), (np.inf, np.float32),
+                                       (-np.inf, np.float32), (1.7e308, np.float64),
+                                       (-2e150, np.float64)])
+def test_non_finite_or_overflowing_values_raise(implementation, bad, dtype):
+    """Beyond 1e150 the squared distances overflow: an error, never an inf codebook."""
+    a = np.ones((3, 4), dtype)
     a[1, 2] = bad
     with pytest.raises(tf.errors.InvalidArgumentError, match="`a` must contain only finite"):
         ops.kmeans_quantize(a, 2, implementation=implementation)

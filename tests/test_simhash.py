@@ -365,3 +365,38 @@ def test_bad_projection_arguments(implementation):
     with pytest.raises(tf.errors.InvalidArgumentError, match="`num_rows`"):
         raw_library().matcomp_simhash_projection(num_rows=2 ** 20, num_bits=2 ** 20,
                                                  T=tf.float32)
+
+
+_MEMORY_LIMITED = textwrap.dedent("""
+    import resource, sys
+    resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]) << 30,) * 2)
+    import numpy as np
+    import tensorflow as tf
+    from tf_matcomp import ops
+    signs, scales = ops.simhash_compress(np.ones((1, 1), np.float32), 1 << 26,
+                                         implementation="native")
+    out = ops.simhash_decompress(signs, scales, 1, implementation="native")
+    assert signs.shape == (1 << 26, 1) and np.isfinite(out.numpy()).all()
+    print("ok")
+""")
+
+
+def test_many_bits_few_columns_needs_no_tile_wide_buffers():
+    # Regression: per-tile buffers were sized k · 64 even for one column, so num_bits = 2**26 on a
+    # [1, 1] matrix (R and signs 64 MiB) needed 16 GiB and crashed the process (SIGSEGV).
+    result = subprocess.run([sys.executable, "-c", _MEMORY_LIMITED, "8"], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ok" in result.stdout
+
+
+@pytest.mark.parametrize("dtype,value,scale", [(np.float64, 1e200, "norm"),
+                                                (np.float64, 1e308, "least_squares"),
+                                                (np.float64, 1e308, "norm")])
+def test_overflowing_scales_raise_instead_of_returning_inf(dtype, value, scale):
+    # Regression: Rᵀa finite but |a_j|² or the scale overflowing returned Inf scales silently.
+    a = np.ones((4, 4), dtype)
+    a[1, 1] = value
+    a[:, 0] = value
+    with pytest.raises(tf.errors.InvalidArgumentError, match="finite"):
+        ops.simhash_compress(a, 4, scale=scale, implementation="native")

@@ -48,15 +48,17 @@ std::string ValidateKMeans(int64_t count, int64_t dim, const KMeansOptions& opti
 }
 
 template <typename T>
-bool AllFinite(const T* values, int64_t size, const ParallelFor& parallel_for) {
-  std::atomic<bool> finite{true};
+bool AllInKMeansRange(const T* values, int64_t size, const ParallelFor& parallel_for) {
+  std::atomic<bool> in_range{true};
   const Chunks chunks = FixedChunks(size, int64_t{1} << 16, 64);
   ForEachChunk(parallel_for, chunks, size, 1, [&](int64_t, int64_t begin, int64_t end) {
-    bool chunk_finite = true;  // no early exit: keeps the loop vectorisable
-    for (int64_t i = begin; i < end; ++i) chunk_finite &= std::isfinite(values[i]);
-    if (!chunk_finite) finite.store(false, std::memory_order_relaxed);
+    bool chunk_in_range = true;  // no early exit: keeps the loop vectorisable
+    for (int64_t i = begin; i < end; ++i) {  // false for NaN and ±Inf too
+      chunk_in_range &= std::abs(static_cast<double>(values[i])) <= kMaxKMeansMagnitude;
+    }
+    if (!chunk_in_range) in_range.store(false, std::memory_order_relaxed);
   });
-  return finite.load();
+  return in_range.load();
 }
 
 namespace {
@@ -100,7 +102,7 @@ void KMeansQuantize(const T* points, int64_t count, int64_t dim, const KMeansOpt
 }
 
 #define MATCOMP_INSTANTIATE_KMEANS(T)                                                         \
-  template bool AllFinite<T>(const T*, int64_t, const ParallelFor&);                          \
+  template bool AllInKMeansRange<T>(const T*, int64_t, const ParallelFor&);                          \
   template void KMeansQuantize<T, uint8_t>(const T*, int64_t, int64_t, const KMeansOptions&, \
                                            const ParallelFor&, T*, uint8_t*);                 \
   template void KMeansQuantize<T, int32_t>(const T*, int64_t, int64_t, const KMeansOptions&, \

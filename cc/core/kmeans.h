@@ -66,11 +66,16 @@ struct KMeansOptions {
 // argument (`num_clusters`, `block_size`, `max_iterations`, `method`).
 std::string ValidateKMeans(int64_t count, int64_t dim, const KMeansOptions& options);
 
-// True when every value is finite (k-means is undefined otherwise).
-template <typename T>
-bool AllFinite(const T* values, int64_t size, const ParallelFor& parallel_for);
+// Largest |value| k-means accepts: squared distances between such values (summed over a block)
+// must stay finite in double precision, else centroids and codes silently overflow.
+constexpr double kMaxKMeansMagnitude = 1e150;
 
-// Clusters points[count][dim] (row-major, finite, ValidateKMeans passed) into
+// True when every value is finite with |value| <= kMaxKMeansMagnitude (k-means is undefined for
+// NaN and infinities, and overflows beyond the bound).
+template <typename T>
+bool AllInKMeansRange(const T* values, int64_t size, const ParallelFor& parallel_for);
+
+// Clusters points[count][dim] (row-major, AllInKMeansRange, ValidateKMeans passed) into
 // codebook[num_clusters][dim] and codes[count]. Code is uint8_t (num_clusters <= 256) or int32_t.
 template <typename T, typename Code>
 void KMeansQuantize(const T* points, int64_t count, int64_t dim, const KMeansOptions& options,

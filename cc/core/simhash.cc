@@ -202,11 +202,14 @@ bool SimhashCompress(const T* a, int64_t rows, int64_t cols, int64_t num_bits, u
       2 * k * rows + (through_gram ? k * k : 2 * rows * k) + 4 * k + 2 * rows;
   std::atomic<bool> finite{true};
   parallel_for(tiles.count, flops_per_column * tiles.width, [&](int64_t begin, int64_t end) {
-    // P, then S, for one tile; and T = (strict upper G) · S or R · S.
-    std::vector<T> p(k * tiles.width);
-    std::vector<T> product((through_gram ? k : rows) * tiles.width);
-    std::vector<Accumulator> numerators(tiles.width), squared_norms(tiles.width),
-        column_norms(tiles.width);
+    // P, then S, for one tile; and T = (strict upper G) · S or R · S. Sized for the widest tile
+    // actually processed (never wider than the matrix): with few columns and many bits, k ·
+    // tiles.width could be many times the validated buffers.
+    const int64_t buffer_width = std::min(tiles.width, cols);
+    std::vector<T> p(k * buffer_width);
+    std::vector<T> product((through_gram ? k : rows) * buffer_width);
+    std::vector<Accumulator> numerators(buffer_width), squared_norms(buffer_width),
+        column_norms(buffer_width);
     for (int64_t tile = begin; tile < end; ++tile) {
       const int64_t c0 = tile * tiles.width;
       const int64_t width = std::min(tiles.width, cols - c0);
@@ -238,6 +241,8 @@ bool SimhashCompress(const T* a, int64_t rows, int64_t cols, int64_t num_bits, u
                   : std::sqrt(column_norms[c]) / std::sqrt(squared_norms[c]);
         }
         scales[c0 + c] = static_cast<T>(d);
+        // |a_j| or the numerator can overflow even when Rᵀ a is finite: never return Inf.
+        if (!std::isfinite(scales[c0 + c])) finite.store(false, std::memory_order_relaxed);
       }
     }
   });
@@ -254,7 +259,8 @@ void SimhashDecompress(const uint8_t* signs, const T* scales, int64_t rows, int6
   const ColumnTiles tiles(cols);
   const int64_t packed = PackedWidth(cols);
   parallel_for(tiles.count, 2 * rows * k * tiles.width, [&](int64_t begin, int64_t end) {
-    std::vector<T> scaled_signs(k * tiles.width);  // S · diag(D) for one tile
+    // S · diag(D) for one tile, sized for the widest tile actually processed (see above).
+    std::vector<T> scaled_signs(k * std::min(tiles.width, cols));
     for (int64_t tile = begin; tile < end; ++tile) {
       const int64_t c0 = tile * tiles.width;
       const int64_t width = std::min(tiles.width, cols - c0);

@@ -49,7 +49,7 @@ void FillProjection(uint64_t seed, int64_t rows, int64_t num_bits, const Paralle
                     T* projection);
 
 // Compresses a [rows, cols] into signs [num_bits, PackedWidth(cols)] and scales [cols]. Returns
-// false when Rᵀ a has a non-finite entry (a holds NaN or ±Inf, or the product overflows); the
+// false when Rᵀ a or a scale is not finite (a holds NaN or ±Inf, or a sum overflows); the
 // outputs are then unspecified. Sizes must have passed ValidateSimhashSizes.
 template <typename T>
 bool SimhashCompress(const T* a, int64_t rows, int64_t cols, int64_t num_bits, uint64_t seed,

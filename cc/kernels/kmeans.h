@@ -9,9 +9,9 @@
 namespace tf_matcomp {
 namespace functor {
 
-// True when every value of `a` is finite.
+// True when every value of `a` is finite and of magnitude <= matcomp::kMaxKMeansMagnitude.
 template <typename Device, typename T>
-struct KMeansAllFinite {
+struct KMeansInRange {
   bool operator()(tensorflow::OpKernelContext* context,
                   typename tensorflow::TTypes<T>::ConstFlat a);
 };

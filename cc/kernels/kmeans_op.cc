@@ -97,7 +97,7 @@ REGISTER_OP("Matcomp>KMeansQuantize")
     .Doc(R"doc(
 k-means quantization of a matrix viewed as rows of length block_size.
 
-a: [m, n], finite, with n divisible by block_size.
+a: [m, n], finite with |values| <= 1e150, with n divisible by block_size.
 codebook: [num_clusters, block_size]. Rows past the number of distinct blocks are zero (padding).
 codes: [m, n / block_size], index of the nearest codebook row of each block; uint8 needs
   num_clusters <= 256.
@@ -107,9 +107,9 @@ method: "lloyd" (any block_size) or "optimal" (exact 1-D clustering, block_size 
 namespace functor {
 
 template <typename T>
-struct KMeansAllFinite<CPUDevice, T> {
+struct KMeansInRange<CPUDevice, T> {
   bool operator()(OpKernelContext* context, typename tensorflow::TTypes<T>::ConstFlat a) {
-    return matcomp::AllFinite(a.data(), a.size(), TfParallelFor(context));
+    return matcomp::AllInKMeansRange(a.data(), a.size(), TfParallelFor(context));
   }
 };
 
@@ -140,11 +140,11 @@ class KMeansQuantizeOp : public OpKernel {
                     kOp, ": `a` must have rank 2, got shape ", a.shape().DebugString())));
     const int64_t rows = a.dim_size(0), columns = a.dim_size(1);
     OP_REQUIRES_OK(context, ColumnsDivisible(columns, block_size_));
-    const bool finite = functor::KMeansAllFinite<Device, T>()(context, a.flat<T>());
-    OP_REQUIRES(context, finite,
+    const bool in_range = functor::KMeansInRange<Device, T>()(context, a.flat<T>());
+    OP_REQUIRES(context, in_range,
                 absl::InvalidArgumentError(absl::StrCat(
-                    kOp, ": `a` must contain only finite values (k-means is undefined for NaN "
-                    "and infinities)")));
+                    kOp, ": `a` must contain only finite values of magnitude <= 1e150 (k-means "
+                    "is undefined for NaN and infinities and its distances overflow beyond)")));
 
     Tensor* codebook = nullptr;
     Tensor* codes = nullptr;

@@ -32,17 +32,19 @@ py::tuple Quantize(const py::array& a, int64_t block_size, const KMeansOptions& 
   const int64_t size = values.size();
   T* codebook_data = codebook.mutable_data();
   Code* codes_data = codes.mutable_data();
-  bool finite;
+  bool in_range;
   {
     py::gil_scoped_release release;
     const ParallelFor parallel_for = ThreadRunner(num_threads);
-    finite = AllFinite(input, size, parallel_for);
-    if (finite) {
+    in_range = AllInKMeansRange(input, size, parallel_for);
+    if (in_range) {
       KMeansQuantize<T, Code>(input, rows * (cols / block_size), block_size, options,
                               parallel_for, codebook_data, codes_data);
     }
   }
-  if (!finite) throw py::value_error("`a` must contain only finite values (no NaN or Inf)");
+  if (!in_range) {
+    throw py::value_error("`a` must contain only finite values of magnitude <= 1e150");
+  }
   return py::make_tuple(codebook, codes);
 }
 

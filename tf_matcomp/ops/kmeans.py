@@ -53,7 +53,8 @@ def kmeans_quantize(a, num_clusters: int, block_size: int = 1,
     refers to them.
 
     Args:
-      a: [m, n] float32 or float64, finite, with n divisible by block_size.
+      a: [m, n] float32 or float64, finite with |values| <= 1e150, with n divisible by
+        block_size.
       num_clusters: codebook rows, in [1, 65536]; num_clusters · block_size <= 2**24.
       block_size: values per block (>= 1).
       max_iterations: most Lloyd iterations (>= 1).
@@ -71,7 +72,8 @@ def kmeans_quantize(a, num_clusters: int, block_size: int = 1,
 
     Raises:
       ValueError: an argument breaks the rules above (known before running).
-      tf.errors.InvalidArgumentError: the same found at run time, or non-finite values in `a`.
+      tf.errors.InvalidArgumentError: the same found at run time, or values of `a` that are
+        not finite or exceed 1e150 in magnitude.
     """
     _dispatch.check_implementation(implementation)
     num_clusters = _validation.require_int_in_range(num_clusters, "num_clusters", 1, MAX_CLUSTERS)

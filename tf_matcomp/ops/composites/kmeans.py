@@ -12,13 +12,18 @@ Same output shapes and dtypes; padding with zeros and snap_zero as in the kernel
 """
 import tensorflow as tf
 
+# As cc/core/kmeans.h's kMaxKMeansMagnitude: squared distances must stay finite in float64.
+MAX_MAGNITUDE = 1e150
+
 
 def kmeans_quantize(a: tf.Tensor, num_clusters: int, block_size: int, max_iterations: int,
                     seed: int, snap_zero: bool, code_dtype: tf.DType):
     """Returns (codebook [num_clusters, block_size], codes [m, n / block_size])."""
-    a = tf.debugging.check_numerics(
-        a, "KMeansQuantize: `a` must contain only finite values (k-means is undefined for NaN "
-           "and infinities)")
+    in_range = tf.reduce_all(tf.abs(tf.cast(a, tf.float64)) <= MAX_MAGNITUDE)  # false for NaN
+    with tf.control_dependencies([tf.debugging.Assert(in_range, [
+            "KMeansQuantize: `a` must contain only finite values of magnitude <= 1e150 (k-means "
+            "is undefined for NaN and infinities and its distances overflow beyond)"])]):
+        a = tf.identity(a)
     rows, columns = tf.shape(a)[0], tf.shape(a)[1]
     points = tf.reshape(a, [-1, block_size])
     if block_size == 1:
