@@ -78,6 +78,7 @@ def test_empty_input_is_well_defined():
     (np.zeros((4, 4), np.float32), {"method": "fast"}, "`method`"),
     (np.array([[1.0, np.nan]], np.float32), {}, "finite"),
     (np.array([[1.7e308, 1.6e308]], np.float64), {}, "magnitude <= 1e150"),
+    (np.zeros((4, 4), np.float32), {"seed": -1}, "`seed` must be >= 0"),
 ])
 def test_bad_arrays_raise_value_error(array, kwargs, message):
     arguments = {"num_clusters": 2, **kwargs}
@@ -172,6 +173,7 @@ def test_simhash_non_contiguous_and_empty(matrix):
     (lambda: _core.simhash_decompress(np.zeros((2, 1), np.uint8), np.ones(3, np.float32), -1),
      "num_rows"),
     (lambda: _core.simhash_projection(3, 2, dtype=np.int32), "`dtype`"),
+    (lambda: _core.simhash_compress(np.zeros((2, 2), np.float32), 2, seed=-3), "`seed`"),
 ])
 def test_simhash_bad_arrays_raise_value_error(call, message):
     with pytest.raises(ValueError, match=message):
@@ -186,3 +188,10 @@ def test_simhash_many_bits_few_columns_and_overflowing_scales():
     assert np.isfinite(_core.simhash_decompress(signs, scales, 1)).all()
     with pytest.raises(ValueError, match="finite"):
         _core.simhash_compress(np.full((4, 4), 1e200), 4, scale="norm")
+
+
+def test_equivalent_dtype_objects_are_accepted(matrix):
+    """A float32 dtype carrying metadata is still float32 (dtype equivalence, not identity)."""
+    tagged = matrix.view(np.dtype(np.float32, metadata={"source": "test"}))
+    for got, want in zip(_core.kmeans_quantize(tagged, 4), _core.kmeans_quantize(matrix, 4)):
+        np.testing.assert_array_equal(got, want)

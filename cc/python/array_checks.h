@@ -26,9 +26,16 @@ py::array_t<T, py::array::c_style> AsContiguous(const py::array& array) {
   return py::array_t<T, py::array::c_style>::ensure(array);
 }
 
+// Equivalence, not identity: a dtype object carrying metadata still counts as float32.
 template <typename T>
 bool HasDtype(const py::array& array) {
-  return array.dtype().is(py::dtype::of<T>());
+  return py::isinstance<py::array_t<T>>(array);
+}
+
+// Seeds arrive as Python ints; negative ones are a ValueError rather than pybind11's TypeError.
+inline uint64_t CheckedSeed(int64_t seed) {
+  if (seed < 0) throw py::value_error("`seed` must be >= 0, got " + std::to_string(seed));
+  return static_cast<uint64_t>(seed);
 }
 
 [[noreturn]] inline void RejectDtype(const py::array& array, const char* name,

@@ -56,7 +56,7 @@ py::tuple QuantizeWithCodeType(const py::array& a, int64_t block_size,
 }
 
 py::tuple KMeansQuantizeArray(const py::array& a, int64_t num_clusters, int64_t block_size,
-                              int64_t max_iterations, uint64_t seed, bool snap_zero,
+                              int64_t max_iterations, int64_t seed, bool snap_zero,
                               const std::string& method, int num_threads) {
   RequireNdim(a, 2, "a");
   if (block_size < 1 || a.shape(1) % block_size != 0) {
@@ -66,7 +66,7 @@ py::tuple KMeansQuantizeArray(const py::array& a, int64_t num_clusters, int64_t 
   KMeansOptions options;
   options.num_clusters = num_clusters;
   options.max_iterations = max_iterations;
-  options.seed = seed;
+  options.seed = CheckedSeed(seed);
   options.snap_zero = snap_zero;
   options.method = ParseMethod(method);
   const int64_t points = a.shape(0) * (a.shape(1) / block_size);

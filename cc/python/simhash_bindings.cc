@@ -45,8 +45,9 @@ py::tuple Compress(const py::array& a, int64_t num_bits, uint64_t seed, SimhashS
   return py::make_tuple(signs, scales);
 }
 
-py::tuple CompressArray(const py::array& a, int64_t num_bits, uint64_t seed,
+py::tuple CompressArray(const py::array& a, int64_t num_bits, int64_t signed_seed,
                         const std::string& scale, int num_threads) {
+  const uint64_t seed = CheckedSeed(signed_seed);
   RequireNdim(a, 2, "a");
   RequireValidSizes(a.shape(0), a.shape(1), num_bits, "a");
   const SimhashScale parsed = ParseScale(scale);
@@ -74,7 +75,8 @@ py::array Decompress(const py::array& signs, const py::array& scales, int64_t nu
 }
 
 py::array DecompressArrays(const py::array& signs, const py::array& scales, int64_t num_rows,
-                           uint64_t seed, int num_threads) {
+                           int64_t signed_seed, int num_threads) {
+  const uint64_t seed = CheckedSeed(signed_seed);
   RequireNdim(signs, 2, "signs");
   RequireNdim(scales, 1, "scales");
   if (!HasDtype<uint8_t>(signs)) RejectDtype(signs, "signs", "uint8");
@@ -91,8 +93,9 @@ py::array DecompressArrays(const py::array& signs, const py::array& scales, int6
   RejectDtype(scales, "scales", "float32 or float64");
 }
 
-py::array Projection(int64_t num_rows, int64_t num_bits, uint64_t seed, const py::object& dtype,
-                     int num_threads) {
+py::array Projection(int64_t num_rows, int64_t num_bits, int64_t signed_seed,
+                     const py::object& dtype, int num_threads) {
+  const uint64_t seed = CheckedSeed(signed_seed);
   RequireValidSizes(num_rows, 1, num_bits, "num_rows");
   const py::dtype wanted = py::dtype::from_args(dtype);
   auto fill = [&](auto* tag) -> py::array {
