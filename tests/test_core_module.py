@@ -174,6 +174,7 @@ def test_simhash_non_contiguous_and_empty(matrix):
      "num_rows"),
     (lambda: _core.simhash_projection(3, 2, dtype=np.int32), "`dtype`"),
     (lambda: _core.simhash_compress(np.zeros((2, 2), np.float32), 2, seed=-3), "`seed`"),
+    (lambda: _core.simhash_compress(np.ones((2, 256), np.float32), 2 ** 19), "scratch"),
 ])
 def test_simhash_bad_arrays_raise_value_error(call, message):
     with pytest.raises(ValueError, match=message):

@@ -294,6 +294,7 @@ BAD_COMPRESS = [  # (a, keyword arguments, message)
     (np.ones((3, 3), np.int32), {"num_bits": 4}, "`a` must be a floating tensor"),
     (np.ones((3, 3), np.float16), {"num_bits": 4}, "`a` must have dtype float32 or float64"),
     (np.ones((4, 4), np.float32), {"num_bits": 2 ** 30}, "`num_bits` \\(the projection R\\)"),
+    (np.ones((2, 256), np.float32), {"num_bits": 2 ** 19}, "per-thread scratch"),
 ]
 
 
@@ -334,6 +335,7 @@ def raw_library():
 @pytest.mark.parametrize("a,attrs,argument", [
     (np.ones((3, 3), np.float32), {"num_bits": 0}, "num_bits"),
     (np.ones((4, 4), np.float32), {"num_bits": 2 ** 30}, "num_bits"),  # R: 2^32 elements
+    (np.ones((2, 256), np.float32), {"num_bits": 2 ** 19}, "num_bits"),  # scratch: 2^27
     (np.ones((3, 3), np.float32), {"num_bits": 4, "seed": -2}, "seed"),
     (np.ones((3, 3), np.float32), {"num_bits": 4, "scale": "l2"}, "scale"),
     (np.ones((3,), np.float32), {"num_bits": 4}, "a"),

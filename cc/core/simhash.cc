@@ -29,7 +29,7 @@ using Accumulator = double;
 // that a tile owns whole bytes of the packed signs.
 constexpr int64_t kTargetTiles = 16;
 constexpr int64_t kMinTileWidth = 64;
-constexpr int64_t kMaxTileWidth = 256;
+constexpr int64_t kMaxTileWidth = kMaxSimhashTileWidth;
 // Edge of the square blocks of the Gram matrix, each one product computed by one thread.
 constexpr int64_t kGramBlock = 128;
 // Rough cycles to generate one entry of R (two 64-bit mixes and a byte sum).
@@ -152,6 +152,12 @@ std::string ValidateSimhashSizes(int64_t rows, int64_t cols, int64_t num_bits,
   if (cols < 0 || cols > largest || rows * cols > largest) {
     return std::string(rows_name) + " * columns must be at most " + to_string(largest) +
            " elements, got " + to_string(rows) + " * " + to_string(cols);
+  }
+  const int64_t tile_width = std::min(cols, kMaxSimhashTileWidth);
+  if (num_bits * tile_width > kMaxSimhashTileScratch) {
+    return "`num_bits` * min(columns, " + to_string(kMaxSimhashTileWidth) +
+           ") (per-thread scratch) must be at most " + to_string(kMaxSimhashTileScratch) +
+           ", got " + to_string(num_bits) + " * " + to_string(tile_width);
   }
   if (num_bits * PackedWidth(cols) > largest) {
     return "`num_bits` * ceil(columns / 8) (the packed signs) must be at most " +

@@ -34,6 +34,11 @@ enum class SimhashScale { kLeastSquares, kNorm };
 // Largest buffer (R [m, k], the output, or the packed signs) the ops accept, in elements: rejects
 // absurd sizes before anything is allocated.
 constexpr int64_t kMaxSimhashBufferElements = int64_t{1} << 31;
+// Every column tile (at most kMaxSimhashTileWidth columns) works on num_bits × tile-width scratch
+// values per running thread; this bounds it (256 MiB of float32) so huge num_bits on few columns
+// are rejected up front instead of exhausting memory.
+constexpr int64_t kMaxSimhashTileWidth = 256;
+constexpr int64_t kMaxSimhashTileScratch = int64_t{1} << 26;
 
 inline int64_t PackedWidth(int64_t num_columns) { return (num_columns + 7) / 8; }
 

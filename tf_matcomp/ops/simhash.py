@@ -43,6 +43,8 @@ SCALES = ("least_squares", "norm")
 # Limits shared with the kernels (cc/core/counter_rng.h, cc/core/simhash.h).
 MAX_INDEX = counter_rng.MAX_PROJECTION_INDEX
 MAX_BUFFER_ELEMENTS = 1 << 31
+MAX_TILE_WIDTH = 256  # as cc/core/simhash.h: per-thread scratch is num_bits × tile width
+MAX_TILE_SCRATCH = 1 << 26
 _MAX_SEED = (1 << 63) - 1
 _DTYPES = (tf.float32, tf.float64)
 
@@ -61,6 +63,11 @@ def _check_sizes(rows: Optional[int], cols: Optional[int], num_bits: Optional[in
     if rows is not None and cols is not None and rows * cols > MAX_BUFFER_ELEMENTS:
         raise ValueError(f"{rows_name} * columns must be at most {MAX_BUFFER_ELEMENTS} "
                          f"elements, got {rows} * {cols}")
+    if (cols is not None and num_bits is not None
+            and num_bits * min(cols, MAX_TILE_WIDTH) > MAX_TILE_SCRATCH):
+        raise ValueError(f"`num_bits` * min(columns, {MAX_TILE_WIDTH}) (per-thread scratch) "
+                         f"must be at most {MAX_TILE_SCRATCH}, got {num_bits} * "
+                         f"{min(cols, MAX_TILE_WIDTH)}")
     if (cols is not None and num_bits is not None
             and num_bits * composite.packed_width(cols) > MAX_BUFFER_ELEMENTS):
         raise ValueError(f"`num_bits` * ceil(columns / 8) (the packed signs) must be at most "
