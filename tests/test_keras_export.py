@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from tf_matcomp import keras as mk
-from tf_matcomp.keras import export
+from tf_matcomp.compressors import KMeansForm, LowRankForm, form_from_config
+from tf_matcomp.keras.stripped_layers import StrippedConv2D, StrippedDense
 
 ONE_SHOT = mk.ONE_SHOT_SCHEDULE
 
@@ -21,19 +22,19 @@ def test_low_rank_dense_computes_x_b_c(rng):
     m, n, k = 20, 12, 3
     b, c = rng.standard_normal((m, k)), rng.standard_normal((k, n))
     bias = rng.standard_normal(n)
-    layer = export.StrippedDense(n, export.LowRankForm(m, n, k).get_config())
+    layer = StrippedDense(n, LowRankForm(m, n, k).get_config())
     model = _stripped_model(layer, (m,))
     layer.set_compressed({"b_matrix": b, "c_matrix": c}, bias)
     x = rng.standard_normal((5, m)).astype(np.float32)
     np.testing.assert_allclose(model(x).numpy(), x @ b @ c + bias, rtol=1e-5, atol=1e-5)
-    assert export.LowRankForm(m, n, k).factored_is_cheaper()
+    assert LowRankForm(m, n, k).factored_is_cheaper()
 
 
 def test_kmeans_dense_computes_with_codebook(rng):
     m, n, clusters, block = 16, 8, 5, 2
     codebook = rng.standard_normal((clusters, block)).astype(np.float32)
     codes = rng.integers(0, clusters, (m, n // block)).astype(np.uint8)
-    layer = export.StrippedDense(n, export.KMeansForm(m, n, clusters, block).get_config(),
+    layer = StrippedDense(n, KMeansForm(m, n, clusters, block).get_config(),
                                  use_bias=False)
     model = _stripped_model(layer, (m,))
     layer.set_compressed({"codebook": codebook, "codes": codes}, None)
@@ -50,7 +51,7 @@ def test_low_rank_conv_matches_dense_kernel_conv(rng, k):
     k = min(k, m, filters)
     b, c = rng.standard_normal((m, k)), rng.standard_normal((k, filters))
     bias = rng.standard_normal(filters)
-    layer = export.StrippedConv2D(filters, (3, 3), export.LowRankForm(m, filters, k).get_config(),
+    layer = StrippedConv2D(filters, (3, 3), LowRankForm(m, filters, k).get_config(),
                                   padding="same", strides=(2, 1))
     x = rng.standard_normal((2, 7, 7, cin)).astype(np.float32)
     layer(x)
@@ -62,7 +63,7 @@ def test_low_rank_conv_matches_dense_kernel_conv(rng, k):
 
 def test_unknown_form_kind_is_a_value_error():
     with pytest.raises(ValueError, match="form: unknown kind"):
-        export.form_from_config({"kind": "nope", "rows": 1, "cols": 1})
+        form_from_config({"kind": "nope", "rows": 1, "cols": 1})
 
 
 # --- end to end: a compressed model at alpha = 0, stripped --------------------------------

@@ -17,7 +17,7 @@ from typing import List, Optional, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-METHODS = {"lowrank": 1, "simhash": 2, "dictionary": 3, "kmeans": 4}
+from tf_matcomp.compressors import registry  # noqa: E402  (after the TF log level is set)
 
 
 class CliError(Exception):
@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     compress = commands.add_parser("compress", help="compress a saved model's Dense layers")
     compress.add_argument("model", metavar="MODEL.keras")
     compress.add_argument("-o", "--output", required=True, metavar="OUT.keras")
-    compress.add_argument("--method", choices=sorted(METHODS), default="lowrank")
+    compress.add_argument("--method", choices=sorted(registry.METHODS), default="lowrank")
     compress.add_argument("--rank", type=int, default=None,
                           help="the `rank` hparam as graph_compression means it: a compression "
                                "factor x100 for lowrank/simhash/dictionary, the number of "
@@ -78,7 +78,8 @@ def _load(path: str):
 def _spec_string(args) -> str:
     from tf_matcomp.keras import ONE_SHOT_SCHEDULE
 
-    parts = [f"compression_option={METHODS[args.method]}", ONE_SHOT_SCHEDULE]
+    parts = [f"compression_option={registry.method_named(args.method).option}",
+             ONE_SHOT_SCHEDULE]
     if args.rank is not None:
         parts.append(f"rank={args.rank}")
     if args.block_size is not None:

@@ -1,16 +1,15 @@
 """`get_apply_compression(spec, global_step)`: compressor and ApplyCompression from the option.
 
-compression_option (graph_compression's numbers):
-  0, 1 — low-rank (LowRankDecompMatrixCompressor, ApplyCompression)
-  2    — simhash (SimhashMatrixCompressor, SimhashApplyCompression)
-  3    — dictionary learning (DLMatrixCompressor, DLApplyCompression)
-  4    — k-means quantization (KmeansMatrixCompressor, SimhashApplyCompression, as the peer)
-Any other value raises ValueError (graph_compression silently fell back to low-rank; its
-options 8 and 9 are not provided).
+The option → method table is `tf_matcomp.compressors.registry` (0 and 1 low-rank, 2 simhash,
+3 dictionary learning, 4 k-means); any other value raises ValueError (graph_compression
+silently fell back to low-rank; its options 8 and 9 are not provided). The ApplyCompression
+class follows graph_compression's naming: SimhashApplyCompression for simhash and k-means,
+DLApplyCompression for dictionary learning, ApplyCompression otherwise.
 """
 from tf_matcomp import compression_op
 from tf_matcomp.compression_op import (ApplyCompression, CompressionOp, DLCompressionOp,
                                        KMeansCompressionOp, SimhashCompressionOp)
+from tf_matcomp.compressors import registry
 from tf_matcomp.compressors.dictionary_learning import DLMatrixCompressor
 from tf_matcomp.compressors.kmeans import KmeansMatrixCompressor
 from tf_matcomp.compressors.low_rank import LowRankDecompMatrixCompressor
@@ -33,30 +32,17 @@ class DLApplyCompression(ApplyCompression):
     compression_op_class = DLCompressionOp
 
 
-_COMPRESSORS = {
-    0: (LowRankDecompMatrixCompressor, ApplyCompression),
-    1: (LowRankDecompMatrixCompressor, ApplyCompression),
-    2: (SimhashMatrixCompressor, SimhashApplyCompression),
-    3: (DLMatrixCompressor, DLApplyCompression),
-    4: (KmeansMatrixCompressor, SimhashApplyCompression),
-}
+# graph_compression's ApplyCompression class per method (by name, looked up when called).
+_APPLY_CLASS_NAMES = {"simhash": "SimhashApplyCompression", "kmeans": "SimhashApplyCompression",
+                      "dictionary": "DLApplyCompression"}
 
 
 def make_compressor(compression_op_spec: HParams):
     """The compressor for a validated op spec; its compressor spec takes rank, block_size,
     pruning_fraction and use_tpu from the op spec (the op spec is not modified)."""
     compression_op.validate_spec(compression_op_spec)
-    compressor_class, _ = _COMPRESSORS[compression_op_spec.compression_option]
-    compressor_spec = LowRankDecompMatrixCompressor.get_default_hparams()
-    for key in ("rank", "block_size", "pruning_fraction", "use_tpu"):
-        if key in compression_op_spec:
-            compressor_spec.set_hparam(key, compression_op_spec.get(key))
-    if compression_op_spec.compression_option == 2:
-        compressor_spec.set_hparam("is_b_matrix_trainable", False)  # signs
-        compressor_spec.set_hparam("is_c_matrix_present", False)
-    if compression_op_spec.compression_option == 4:
-        compressor_spec.set_hparam("is_c_matrix_trainable", False)  # codes
-    return compressor_class(spec=compressor_spec)
+    return registry.method_for_option(compression_op_spec.compression_option).make_compressor(
+        compression_op_spec)
 
 
 def get_apply_compression(compression_op_spec: HParams, global_step=None,
@@ -72,7 +58,8 @@ def get_apply_compression(compression_op_spec: HParams, global_step=None,
       ValueError: an unknown option or any invalid hparam (named, with the rule).
     """
     compressor = make_compressor(compression_op_spec)
-    _, apply_class = _COMPRESSORS[compression_op_spec.compression_option]
+    method = registry.method_for_option(compression_op_spec.compression_option)
+    apply_class = globals()[_APPLY_CLASS_NAMES.get(method.name, "ApplyCompression")]
     return apply_class(scope="default_scope", compression_spec=compression_op_spec,
                        compressor=compressor, global_step=global_step,
                        variable_factory=variable_factory)

@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tf_matcomp import keras as matcomp_keras  # noqa: E402
+from tf_matcomp.compressors import registry  # noqa: E402
 
 HIDDEN_UNITS = 256
 BATCH_SIZE = 32
@@ -126,21 +127,21 @@ def settings(quick: bool, steps_per_epoch: int, epochs: int) -> List[Setting]:
     frequency = max(1, (epochs // 2 * steps_per_epoch - steps_per_epoch) // firings)
     schedule = (f"begin_compression_step={steps_per_epoch},compression_frequency={frequency},"
                 f"alpha_decrement_value={1.0 / firings}")
-    grid = {  # method -> (compression_option, [(label, extra hparams)])
-        "low-rank": (1, [("rank=400", "rank=400"), ("rank=800", "rank=800"),
-                         ("rank=1600", "rank=1600")]),
-        "simhash": (2, [("rank=200", "rank=200"), ("rank=400", "rank=400"),
-                        ("rank=800", "rank=800")]),
-        "dictionary": (3, [("rank=400", "rank=400"), ("rank=800", "rank=800")]),
-        "k-means": (4, [("16 levels", "rank=16,block_size=1"),
-                        ("16 x 4-blocks", "rank=16,block_size=4"),
-                        ("64 x 8-blocks", "rank=64,block_size=8")]),
+    grid = {  # registry method name -> [(label, extra hparams)]
+        "lowrank": [("rank=400", "rank=400"), ("rank=800", "rank=800"),
+                    ("rank=1600", "rank=1600")],
+        "simhash": [("rank=200", "rank=200"), ("rank=400", "rank=400"),
+                    ("rank=800", "rank=800")],
+        "dictionary": [("rank=400", "rank=400"), ("rank=800", "rank=800")],
+        "kmeans": [("16 levels", "rank=16,block_size=1"), ("16 x 4-blocks", "rank=16,block_size=4"),
+                   ("64 x 8-blocks", "rank=64,block_size=8")],
     }
     chosen = []
-    for method, (option, levels) in grid.items():
+    for name, levels in grid.items():
+        method = registry.method_named(name)
         for label, extra in (levels[1:2] if quick else levels):
-            chosen.append(Setting(method, label,
-                                  f"compression_option={option},{extra},{schedule}"))
+            chosen.append(Setting(method.label, label,
+                                  f"compression_option={method.option},{extra},{schedule}"))
     return chosen
 
 

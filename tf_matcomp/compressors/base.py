@@ -1,11 +1,12 @@
-"""The matrix-compressor interface shared by every algorithm, and its compressor hparams.
+"""The matrix-compressor interface shared by every method, and its compressor hparams.
 
 A compressor turns a matrix A [m, n] into factors (NumPy: `static_matrix_compressor`; TF ops:
-`tpu_matrix_compressor`, which also compiles under `tf.function(jit_compile=True)`), says what
-those factors look like for a given shape before any compression runs (`factor_specs`, derived
-analytically, so no zero matrix is ever compressed just to learn shapes), how to rebuild the
-approximation Â from them (`reconstruct`) and how many bits they take (`compressed_bits`).
-A compressor never mutates the spec it is given: it keeps its own copy.
+`tpu_matrix_compressor`, which also compiles under `tf.function(jit_compile=True)`). What those
+factors are — their shapes and dtypes for a given matrix, how Â is rebuilt from them, the
+factored products and the byte sizes — is the method's `CompressedForm` (`form(shape, dtype)`),
+derived analytically, so no zero matrix is ever compressed just to learn shapes. The compressor
+adds the training side: the factors' variable names (graph_compression's) and which of them the
+optimizer trains. A compressor never mutates the spec it is given: it keeps its own copy.
 """
 import dataclasses
 import math
@@ -14,6 +15,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tf_matcomp.compressors.form import CompressedForm
 from tf_matcomp.hparams import HParams
 
 
@@ -85,13 +87,24 @@ def require_positive_int(value, name: str) -> int:
     return int(value)
 
 
+def float_dtype_of(arrays: Sequence) -> tf.DType:
+    """The dtype of the first floating array (the dtype a form computes Â in)."""
+    for array in arrays:
+        dtype = tf.as_dtype(array.dtype)
+        if dtype.is_floating:
+            return dtype
+    raise ValueError("the factors hold no floating-point array")
+
+
 class MatrixCompressorInterface:
     """Interface of a matrix compression algorithm (graph_compression's MatrixCompressorInferface).
 
-    Subclasses implement `static_matrix_compressor` (NumPy), `tpu_matrix_compressor` (TF ops,
-    XLA-compilable), `factor_specs` and `reconstruct`; `blend` and `compressed_bits` have
-    defaults.
+    Subclasses set `factor_names` and implement `form`, `factor_trainable`,
+    `static_matrix_compressor` (NumPy) and `tpu_matrix_compressor` (TF ops, XLA-compilable);
+    `factor_specs`, `reconstruct` and `blend` follow from the form.
     """
+
+    factor_names: Tuple[str, ...] = ()  # the factor variables' names, in factor order
 
     def __init__(self, spec: HParams = None) -> None:
         self._spec = (spec if spec is not None else self.get_default_hparams()).copy()
@@ -107,6 +120,14 @@ class MatrixCompressorInterface:
         return self._spec
 
     # --- to implement ------------------------------------------------------------------
+    def form(self, shape, dtype: tf.DType = tf.float32) -> CompressedForm:
+        """The compressed form of a matrix of `shape` and `dtype` (shapes of the factors)."""
+        raise NotImplementedError()
+
+    def factor_trainable(self) -> Tuple[bool, ...]:
+        """Whether the optimizer trains each factor, in factor order (from the spec)."""
+        raise NotImplementedError()
+
     def static_matrix_compressor(self, a_matrix: np.ndarray) -> List[np.ndarray]:
         """The factors of `a_matrix` [m, n], computed with NumPy."""
         raise NotImplementedError()
@@ -115,28 +136,25 @@ class MatrixCompressorInterface:
         """The factors of `a_matrix` [m, n] in TF ops (graph, tf.function, jit_compile)."""
         raise NotImplementedError()
 
-    def factor_specs(self, shape, dtype: tf.DType = tf.float32) -> List[FactorSpec]:
-        """The factors' variable names, shapes and dtypes for a matrix of `shape` and `dtype`."""
-        raise NotImplementedError()
-
-    def reconstruct(self, factors: Sequence[tf.Tensor], shape) -> tf.Tensor:
-        """Â [m, n] rebuilt from the factors (differentiable w.r.t. the float factors)."""
-        raise NotImplementedError()
-
-    # --- defaults ------------------------------------------------------------------------
+    # --- from the form -------------------------------------------------------------------
     def validate_shape(self, shape) -> Tuple[int, int]:
         """(m, n); ValueError when this compressor cannot compress a matrix of `shape`."""
         return matrix_shape(shape)
 
+    def factor_specs(self, shape, dtype: tf.DType = tf.float32) -> List[FactorSpec]:
+        """The factors' variable names, shapes and dtypes for a matrix of `shape` and `dtype`."""
+        arrays = self.form(shape, dtype).variables()
+        return [FactorSpec(name, tuple(shape), tf.as_dtype(array_dtype), trainable)
+                for name, (_, shape, array_dtype), trainable
+                in zip(self.factor_names, arrays, self.factor_trainable())]
+
+    def reconstruct(self, factors: Sequence[tf.Tensor], shape) -> tf.Tensor:
+        """Â [m, n] rebuilt from the factors (differentiable w.r.t. the float factors)."""
+        return self.form(shape, float_dtype_of(factors)).matrix(factors)
+
     def blend(self, a_matrix: tf.Tensor, factors: Sequence[tf.Tensor], alpha) -> tf.Tensor:
         """alpha · A + (1 − alpha) · Â (exactly Â once alpha is 0, for finite A)."""
-        approx = tf.cast(self.reconstruct(factors, a_matrix.shape), a_matrix.dtype)
-        alpha = tf.cast(alpha, a_matrix.dtype)
-        return alpha * a_matrix + (1 - alpha) * approx
-
-    def compressed_bits(self, shape, dtype: tf.DType = tf.float32) -> int:
-        """Bits stored by the factors of a matrix of `shape`, `dtype`."""
-        return sum(spec.bits for spec in self.factor_specs(shape, dtype))
+        return self.form(a_matrix.shape, a_matrix.dtype).blend(a_matrix, factors, alpha)
 
     def default_matrix(self) -> np.ndarray:
         """A zero matrix of the spec's num_rows × num_cols (graph_compression compatibility)."""

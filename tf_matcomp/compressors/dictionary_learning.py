@@ -23,7 +23,7 @@ k × k Gram matrix and one chunk of s × s systems (≤ `SOLVE_CHUNK_ELEMENTS` v
 the float32 matrix, 35 s on 2 shared cores at rank 400).
 """
 import math
-from typing import List, Sequence
+from typing import List, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -31,6 +31,8 @@ import tensorflow as tf
 from tf_matcomp import ops
 from tf_matcomp.compressors import base
 from tf_matcomp.compressors import low_rank
+from tf_matcomp.compressors.form import CompressedForm, matmul_last_axis
+from tf_matcomp.compressors.method import Method
 
 ITERATIONS = 1
 SOLVE_CHUNK_ELEMENTS = 1 << 19  # NumPy: s × s systems per chunk (4 MB of float64)
@@ -109,6 +111,58 @@ def _tf_refit_codes(a, dictionary, indices):
     return tf.concat(chunks, axis=0)
 
 
+class SparseCodeForm(CompressedForm):
+    """W = B·D: B [m, k] sparse with s non-zeros per row, stored as indices [m, s] (int32) and
+    values [m, s]; the dictionary D [k, n] dense."""
+
+    kind = "sparse_code"
+
+    def __init__(self, rows: int, cols: int, k: int, nonzeros: int, dtype="float32",
+                 implementation: str = "auto"):
+        super().__init__(rows, cols, dtype, implementation)
+        self.k, self.nonzeros = int(k), int(nonzeros)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "k": self.k, "nonzeros": self.nonzeros}
+
+    def variables(self):
+        return [("code_indices", (self.rows, self.nonzeros), "int32"),
+                ("code_values", (self.rows, self.nonzeros), self.dtype),
+                ("c_matrix", (self.k, self.cols), self.dtype)]
+
+    def label(self) -> str:
+        return f"k={self.k},s={self.nonzeros}"
+
+    def codes(self, indices: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
+        """B [m, k] as a dense matrix (differentiable w.r.t. the values)."""
+        return _tf_dense_codes(indices, values, self.k)
+
+    def matrix(self, arrays):
+        indices, values, dictionary = arrays
+        return tf.matmul(self.codes(indices, values), dictionary)
+
+    def blend(self, a, arrays, alpha):
+        """alpha·A + (1 − alpha)·B·D through the fused `low_rank_blend` op."""
+        indices, values, dictionary = arrays
+        b = self.codes(indices, tf.cast(values, a.dtype))
+        return ops.low_rank_blend(a, b, tf.cast(dictionary, a.dtype), alpha,
+                                  implementation=self.implementation)
+
+    def matmul(self, x, arrays):
+        if not self._narrower_than_dense(self.k):
+            return super().matmul(x, arrays)
+        indices, values, dictionary = arrays
+        return matmul_last_axis(matmul_last_axis(x, self.codes(indices, values)), dictionary)
+
+    def transposed_matmul(self, x, arrays):
+        if not self._narrower_than_dense(self.k):
+            return super().transposed_matmul(x, arrays)
+        indices, values, dictionary = arrays  # x·(B·D)ᵀ = (x·Dᵀ)·Bᵀ
+        b = tf.cast(self.codes(indices, values), x.dtype)
+        return tf.matmul(tf.matmul(x, tf.cast(dictionary, x.dtype), transpose_b=True), b,
+                         transpose_b=True)
+
+
 class DLMatrixCompressor(base.MatrixCompressorInterface):
     """Dictionary learning: A ≈ B·D with s non-zeros per row of B and k atoms (see module doc).
 
@@ -132,12 +186,15 @@ class DLMatrixCompressor(base.MatrixCompressorInterface):
         m, n = base.matrix_shape(shape)
         return sizes_for(m, n, self._spec.rank)
 
-    def factor_specs(self, shape, dtype: tf.DType = tf.float32) -> List[base.FactorSpec]:
+    factor_names = ("code_indices", "code_values", "c_matrix")
+
+    def form(self, shape, dtype: tf.DType = tf.float32) -> SparseCodeForm:
         m, n = base.matrix_shape(shape)
         k, s = sizes_for(m, n, self._spec.rank)
-        return [base.FactorSpec("code_indices", (m, s), tf.int32, False),
-                base.FactorSpec("code_values", (m, s), dtype, self._spec.is_b_matrix_trainable),
-                base.FactorSpec("c_matrix", (k, n), dtype, self._spec.is_c_matrix_trainable)]
+        return SparseCodeForm(m, n, k, s, tf.as_dtype(dtype).name)
+
+    def factor_trainable(self) -> Tuple[bool, ...]:
+        return (False, self._spec.is_b_matrix_trainable, self._spec.is_c_matrix_trainable)
 
     def static_matrix_compressor(self, a_matrix: np.ndarray) -> List[np.ndarray]:
         """[code_indices, code_values, dictionary] in NumPy."""
@@ -173,18 +230,9 @@ class DLMatrixCompressor(base.MatrixCompressorInterface):
             dictionary = _tf_solve_dictionary(a, indices, values, k)
         return [indices, values, dictionary]
 
-    def dense_codes(self, indices: tf.Tensor, values: tf.Tensor, shape) -> tf.Tensor:
-        """B [m, k] from the stored indices and values (differentiable w.r.t. the values)."""
-        m, n = base.matrix_shape(shape)
-        k, _ = sizes_for(m, n, self._spec.rank)
-        return _tf_dense_codes(indices, values, k)
 
-    def reconstruct(self, factors: Sequence[tf.Tensor], shape) -> tf.Tensor:
-        indices, values, dictionary = factors
-        return tf.matmul(self.dense_codes(indices, values, shape), dictionary)
-
-    def blend(self, a_matrix: tf.Tensor, factors: Sequence[tf.Tensor], alpha) -> tf.Tensor:
-        """alpha·A + (1 − alpha)·B·D through the fused `low_rank_blend` op."""
-        indices, values, dictionary = factors
-        b = self.dense_codes(indices, tf.cast(values, a_matrix.dtype), a_matrix.shape)
-        return ops.low_rank_blend(a_matrix, b, tf.cast(dictionary, a_matrix.dtype), alpha)
+METHOD = Method(name="dictionary", label="dictionary", options=(3,),
+                compressor_class=DLMatrixCompressor, form_class=SparseCodeForm,
+                # graph_compression's DLCompressionOp names B by its values and C the dictionary.
+                factor_attributes={"b_matrix_indices_tfvar": 0, "b_matrix_values_tfvar": 1,
+                                   "b_matrix_tfvar": 1, "c_matrix_tfvar": 2})

@@ -13,21 +13,18 @@ fewer distinct blocks); `pruning_fraction` p first zeroes the ⌊p·m·n⌋ smal
 The TF path runs the `kmeans_quantize` op (native kernel; composite under XLA); the NumPy path
 runs the same C++ core through `tf_matcomp._core` (see cc/core/kmeans.h for the algorithm).
 """
-from typing import List, Sequence
+from typing import List, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from tf_matcomp import _core, ops
+from tf_matcomp import _core_loader, ops
 from tf_matcomp.compressors import base
+from tf_matcomp.compressors.form import CompressedForm
+from tf_matcomp.compressors.method import Method
 
-MAX_UINT8_CLUSTERS = 256
 MAX_ITERATIONS = 100
 DEFAULT_SEED = 42
-
-
-def code_dtype_for(num_clusters: int) -> tf.DType:
-    return tf.uint8 if num_clusters <= MAX_UINT8_CLUSTERS else tf.int32
 
 
 def np_prune(a: np.ndarray, fraction: float) -> np.ndarray:
@@ -51,6 +48,34 @@ def tf_prune(a: tf.Tensor, fraction: float) -> tf.Tensor:
     keep = tf.tensor_scatter_nd_update(tf.ones_like(flat), smallest[:, None],
                                        tf.zeros([count], a.dtype))
     return tf.reshape(flat * keep, tf.shape(a))
+
+
+class KMeansForm(CompressedForm):
+    """W = codebook[codes] with codebook [K, block_size], codes [m, n / block_size] (uint8 when
+    K <= 256, else int32)."""
+
+    kind = "kmeans"
+
+    def __init__(self, rows: int, cols: int, num_clusters: int, block_size: int,
+                 dtype="float32", implementation: str = "auto"):
+        super().__init__(rows, cols, dtype, implementation)
+        self.num_clusters, self.block_size = int(num_clusters), int(block_size)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "num_clusters": self.num_clusters,
+                "block_size": self.block_size}
+
+    def variables(self):
+        return [("codebook", (self.num_clusters, self.block_size), self.dtype),
+                ("codes", (self.rows, self.cols // self.block_size),
+                 ops.kmeans.code_dtype_for(self.num_clusters).name)]
+
+    def label(self) -> str:
+        return f"{self.num_clusters}x{self.block_size}"
+
+    def matrix(self, arrays):
+        codebook, codes = arrays
+        return ops.kmeans_dequantize(codebook, codes)
 
 
 class KmeansMatrixCompressor(base.MatrixCompressorInterface):
@@ -81,11 +106,14 @@ class KmeansMatrixCompressor(base.MatrixCompressorInterface):
                              f"weight ({n}); shape {m}x{n}")
         return m, n
 
-    def factor_specs(self, shape, dtype: tf.DType = tf.float32) -> List[base.FactorSpec]:
+    factor_names = ("b_matrix", "c_matrix")  # graph_compression's: codebook, codes
+
+    def form(self, shape, dtype: tf.DType = tf.float32) -> KMeansForm:
         m, n = self.validate_shape(shape)
-        k, block = self._spec.rank, self._spec.block_size
-        return [base.FactorSpec("b_matrix", (k, block), dtype, self._spec.is_b_matrix_trainable),
-                base.FactorSpec("c_matrix", (m, n // block), code_dtype_for(k), False)]
+        return KMeansForm(m, n, self._spec.rank, self._spec.block_size, tf.as_dtype(dtype).name)
+
+    def factor_trainable(self) -> Tuple[bool, ...]:
+        return (self._spec.is_b_matrix_trainable, False)  # integer codes are never trained
 
     def static_matrix_compressor(self, a_matrix: np.ndarray) -> List[np.ndarray]:
         """[codebook [rank, block_size], codes [m, n/block_size]] in NumPy.
@@ -96,7 +124,10 @@ class KmeansMatrixCompressor(base.MatrixCompressorInterface):
         a = np.asarray(a_matrix)
         a = a if a.dtype == np.float64 else a.astype(np.float32)
         self.validate_shape(a.shape)
-        codebook, codes = _core.kmeans_quantize(
+        core = _core_loader.core_or_warn("KmeansMatrixCompressor.static_matrix_compressor")
+        if core is None:
+            return [np.asarray(f) for f in self.tpu_matrix_compressor(tf.constant(a))]
+        codebook, codes = core.kmeans_quantize(
             np_prune(a, self._spec.pruning_fraction), self._spec.rank,
             block_size=self._spec.block_size, max_iterations=self._max_iterations,
             seed=self._seed, snap_zero=True)
@@ -112,6 +143,7 @@ class KmeansMatrixCompressor(base.MatrixCompressorInterface):
             max_iterations=self._max_iterations, seed=self._seed, snap_zero=True)
         return [codebook, codes]
 
-    def reconstruct(self, factors: Sequence[tf.Tensor], shape) -> tf.Tensor:
-        codebook, codes = factors
-        return ops.kmeans_dequantize(codebook, codes)
+
+METHOD = Method(name="kmeans", label="k-means", options=(4,),
+                compressor_class=KmeansMatrixCompressor, form_class=KMeansForm,
+                compressor_overrides={"is_c_matrix_trainable": False})  # integer codes

@@ -11,13 +11,15 @@ QR-stabilised power iterations, then an exact SVD of the small l × n projection
 exceeds `EXACT_SVD_MAX_DIM` and k < min(m, n) / 2: its Frobenius error stays within 1% of the exact
 truncated SVD's (checked in the tests) at a fraction of the cost of a full SVD.
 """
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from tf_matcomp import ops
 from tf_matcomp.compressors import base
+from tf_matcomp.compressors.form import CompressedForm, matmul_last_axis
+from tf_matcomp.compressors.method import Method
 
 METHODS = ("auto", "exact", "randomized")
 EXACT_SVD_MAX_DIM = 1024
@@ -75,6 +77,63 @@ def tf_truncated_svd(a: tf.Tensor, k: int, method: str = "auto", seed: int = SKE
     return tf.matmul(q, u_small[:, :k]), s[:k], tf.transpose(v[:, :k])
 
 
+class LowRankForm(CompressedForm):
+    """W = B·C with B [m, k], C [k, n] (low-rank; dictionary learning's codes densified)."""
+
+    kind = "low_rank"
+
+    def __init__(self, rows: int, cols: int, k: int, dtype="float32",
+                 implementation: str = "auto"):
+        super().__init__(rows, cols, dtype, implementation)
+        self.k = int(k)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "k": self.k}
+
+    def variables(self):
+        return [("b_matrix", (self.rows, self.k), self.dtype),
+                ("c_matrix", (self.k, self.cols), self.dtype)]
+
+    def label(self) -> str:
+        return f"k={self.k}"
+
+    def factored_is_cheaper(self) -> bool:
+        """Whether x·B·C takes fewer multiplications than x·W."""
+        return self._narrower_than_dense(self.k)
+
+    def matrix(self, arrays):
+        b, c = arrays
+        return tf.matmul(b, c)
+
+    def blend(self, a, arrays, alpha):
+        """alpha·A + (1 − alpha)·B·C through the fused `low_rank_blend` op."""
+        b, c = arrays
+        return ops.low_rank_blend(a, tf.cast(b, a.dtype), tf.cast(c, a.dtype), alpha,
+                                  implementation=self.implementation)
+
+    def matmul(self, x, arrays):
+        b, c = arrays
+        if self.factored_is_cheaper():
+            return matmul_last_axis(matmul_last_axis(x, b), c)
+        return super().matmul(x, arrays)
+
+    def transposed_matmul(self, x, arrays):
+        b, c = (tf.cast(f, x.dtype) for f in arrays)  # (x·Cᵀ)·Bᵀ: B·C is never formed
+        return tf.matmul(tf.matmul(x, c, transpose_b=True), b, transpose_b=True)
+
+    def gather_rows(self, ids, arrays):
+        b, c = arrays
+        return tf.matmul(tf.nn.embedding_lookup(b, ids), c)
+
+    def conv(self, x, arrays, kernel_shape, conv_fn):
+        if not self.factored_is_cheaper():
+            return super().conv(x, arrays, kernel_shape, conv_fn)
+        # A convolution is linear in its kernel's output channels: conv(x, B·C) = conv(x, B)·C.
+        b, c = arrays
+        narrow = conv_fn(x, tf.reshape(b, tuple(kernel_shape[:-1]) + (self.k,)))
+        return tf.tensordot(narrow, c, axes=1)
+
+
 class LowRankDecompMatrixCompressor(base.MatrixCompressorInterface):
     """A ≈ B·C with B = U_k√S_k, C = √S_k V_kᵀ, k = min(ceil(min(m,n)·100/rank), min(m,n)).
 
@@ -95,11 +154,14 @@ class LowRankDecompMatrixCompressor(base.MatrixCompressorInterface):
         m, n = base.matrix_shape(shape)
         return base.compression_factor_rank(m, n, self._spec.rank)
 
-    def factor_specs(self, shape, dtype: tf.DType = tf.float32) -> List[base.FactorSpec]:
+    factor_names = ("b_matrix", "c_matrix")
+
+    def form(self, shape, dtype: tf.DType = tf.float32) -> LowRankForm:
         m, n = base.matrix_shape(shape)
-        k = self.rank_for(shape)
-        return [base.FactorSpec("b_matrix", (m, k), dtype, self._spec.is_b_matrix_trainable),
-                base.FactorSpec("c_matrix", (k, n), dtype, self._spec.is_c_matrix_trainable)]
+        return LowRankForm(m, n, self.rank_for(shape), tf.as_dtype(dtype).name)
+
+    def factor_trainable(self) -> Tuple[bool, ...]:
+        return (self._spec.is_b_matrix_trainable, self._spec.is_c_matrix_trainable)
 
     def static_matrix_compressor(self, a_matrix: np.ndarray) -> List[np.ndarray]:
         """[B, C] of `a_matrix` in NumPy (float64 stays float64, anything else float32)."""
@@ -118,12 +180,6 @@ class LowRankDecompMatrixCompressor(base.MatrixCompressorInterface):
         root = tf.sqrt(s)
         return [u * root[None, :], root[:, None] * vt]
 
-    def reconstruct(self, factors: Sequence[tf.Tensor], shape) -> tf.Tensor:
-        b, c = factors
-        return tf.matmul(b, c)
 
-    def blend(self, a_matrix: tf.Tensor, factors: Sequence[tf.Tensor], alpha) -> tf.Tensor:
-        """alpha·A + (1 − alpha)·B·C through the fused `low_rank_blend` op."""
-        b, c = factors
-        return ops.low_rank_blend(a_matrix, tf.cast(b, a_matrix.dtype),
-                                  tf.cast(c, a_matrix.dtype), alpha)
+METHOD = Method(name="lowrank", label="low-rank", options=(0, 1),
+                compressor_class=LowRankDecompMatrixCompressor, form_class=LowRankForm)

@@ -14,13 +14,16 @@ above ‖A‖ (the peer's norm matching reaches ≈1.12·‖A‖ at k = m/4). St
 signs plus n scales. The TF path runs the `simhash_compress` op (native kernel, or its composite
 under XLA); the NumPy path runs the same C++ core through `tf_matcomp._core`.
 """
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from tf_matcomp import _core, ops
+from tf_matcomp import _core_loader, ops
 from tf_matcomp.compressors import base
+from tf_matcomp.compressors.form import CompressedForm, matmul_last_axis
+from tf_matcomp.compressors.method import Method
+from tf_matcomp.ops.composites import simhash as simhash_composite
 
 SCALES = ("least_squares", "norm")
 DEFAULT_SEED = 42
@@ -29,6 +32,53 @@ DEFAULT_SEED = 42
 def num_bits_for(m: int, n: int, rank: int) -> int:
     """k = floor(min(m, n) · 100 / rank) + 1."""
     return int(min(m, n) * 100 // rank) + 1
+
+
+class SimhashForm(CompressedForm):
+    """Â = R·S·diag(scales): R [m, k] regenerated from `seed` (never stored), S = ±1 [k, n]
+    stored as packed bits (uint8 [k, ceil(n/8)]), scales [n]."""
+
+    kind = "simhash"
+
+    def __init__(self, rows: int, cols: int, num_bits: int, seed: int, dtype="float32",
+                 implementation: str = "auto"):
+        super().__init__(rows, cols, dtype, implementation)
+        self.num_bits, self.seed = int(num_bits), int(seed)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "num_bits": self.num_bits, "seed": self.seed}
+
+    def variables(self):
+        return [("signs", (self.num_bits, simhash_composite.packed_width(self.cols)), "uint8"),
+                ("scales", (self.cols,), self.dtype)]
+
+    def label(self) -> str:
+        return f"bits={self.num_bits}"
+
+    def matrix(self, arrays):
+        signs, scales = arrays
+        return ops.simhash_decompress(signs, scales, self.rows, seed=self.seed,
+                                      implementation=self.implementation)
+
+    def _projection_and_signs(self, signs, dtype):
+        r = ops.simhash_projection(self.rows, self.num_bits, seed=self.seed, dtype=dtype,
+                                   implementation=self.implementation)
+        return r, simhash_composite.unpack_signs(signs, self.cols, dtype)
+
+    def matmul(self, x, arrays):
+        if not self._narrower_than_dense(self.num_bits):
+            return super().matmul(x, arrays)
+        signs, scales = arrays
+        r, s = self._projection_and_signs(signs, x.dtype)
+        return matmul_last_axis(matmul_last_axis(x, r), s) * tf.cast(scales, x.dtype)
+
+    def transposed_matmul(self, x, arrays):
+        if not self._narrower_than_dense(self.num_bits):
+            return super().transposed_matmul(x, arrays)
+        signs, scales = arrays  # x·Âᵀ = ((x·diag(D))·Sᵀ)·Rᵀ
+        r, s = self._projection_and_signs(signs, x.dtype)
+        scaled = x * tf.cast(scales, x.dtype)
+        return tf.matmul(tf.matmul(scaled, s, transpose_b=True), r, transpose_b=True)
 
 
 class SimhashMatrixCompressor(base.MatrixCompressorInterface):
@@ -56,11 +106,15 @@ class SimhashMatrixCompressor(base.MatrixCompressorInterface):
         m, n = base.matrix_shape(shape)
         return num_bits_for(m, n, self._spec.rank)
 
-    def factor_specs(self, shape, dtype: tf.DType = tf.float32) -> List[base.FactorSpec]:
+    factor_names = ("signs", "scales")
+
+    def form(self, shape, dtype: tf.DType = tf.float32) -> SimhashForm:
         m, n = base.matrix_shape(shape)
-        k = num_bits_for(m, n, self._spec.rank)
-        return [base.FactorSpec("signs", (k, (n + 7) // 8), tf.uint8, False),
-                base.FactorSpec("scales", (n,), dtype, self._spec.is_c_matrix_trainable)]
+        return SimhashForm(m, n, num_bits_for(m, n, self._spec.rank), self._seed,
+                           tf.as_dtype(dtype).name)
+
+    def factor_trainable(self) -> Tuple[bool, ...]:
+        return (False, self._spec.is_c_matrix_trainable)  # sign bits are never trained
 
     def static_matrix_compressor(self, a_matrix: np.ndarray) -> List[np.ndarray]:
         """[signs uint8 [k, ceil(n/8)], scales [n]] in NumPy.
@@ -70,8 +124,11 @@ class SimhashMatrixCompressor(base.MatrixCompressorInterface):
         """
         a = np.asarray(a_matrix)
         a = a if a.dtype == np.float64 else a.astype(np.float32)
-        signs, scales = _core.simhash_compress(a, self.num_bits(a.shape), seed=self._seed,
-                                               scale=self._scale)
+        core = _core_loader.core_or_warn("SimhashMatrixCompressor.static_matrix_compressor")
+        if core is None:
+            return [np.asarray(f) for f in self.tpu_matrix_compressor(tf.constant(a))]
+        signs, scales = core.simhash_compress(a, self.num_bits(a.shape), seed=self._seed,
+                                              scale=self._scale)
         return [signs, scales]
 
     def tpu_matrix_compressor(self, a_matrix: tf.Tensor) -> List[tf.Tensor]:
@@ -81,13 +138,17 @@ class SimhashMatrixCompressor(base.MatrixCompressorInterface):
         signs, scales = ops.simhash_compress(a, k, seed=self._seed, scale=self._scale)
         return [signs, scales]
 
-    def reconstruct(self, factors: Sequence[tf.Tensor], shape) -> tf.Tensor:
-        signs, scales = factors
-        m, _ = base.matrix_shape(shape)
-        return ops.simhash_decompress(signs, scales, m, seed=self._seed)
-
     def np_reconstruct(self, factors: Sequence[np.ndarray], shape) -> np.ndarray:
         """Â in NumPy (for tests and reports), by the C++ core."""
         signs, scales = factors
         m, _ = base.matrix_shape(shape)
-        return _core.simhash_decompress(signs, scales, m, seed=self._seed)
+        core = _core_loader.core_or_warn("SimhashMatrixCompressor.np_reconstruct")
+        if core is None:
+            return np.asarray(self.reconstruct([tf.constant(signs), tf.constant(scales)], shape))
+        return core.simhash_decompress(signs, scales, m, seed=self._seed)
+
+
+METHOD = Method(name="simhash", label="simhash", options=(2,),
+                compressor_class=SimhashMatrixCompressor, form_class=SimhashForm,
+                compressor_overrides={"is_b_matrix_trainable": False,  # sign bits
+                                      "is_c_matrix_present": False})

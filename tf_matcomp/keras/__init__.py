@@ -9,10 +9,11 @@ Uses `tf.keras`: Keras 3, or tf_keras (Keras 2) when TF_USE_LEGACY_KERAS=1.
 from tf_matcomp.keras.callback import CompressionCallback
 from tf_matcomp.keras.compress_model import (ONE_SHOT_SCHEDULE, compress_model,
                                              compressed_layers)
-from tf_matcomp.keras.export import (LayerReport, SizeReport, StrippedConv2D, StrippedDense,
-                                     compression_report, format_report, model_size,
-                                     strip_compression)
 from tf_matcomp.keras.layers import CompressedConv2D, CompressedDense
+from tf_matcomp.keras.report import (LayerReport, SizeReport, compression_report, format_report,
+                                     model_size)
+from tf_matcomp.keras.strip import strip_compression
+from tf_matcomp.keras.stripped_layers import StrippedConv2D, StrippedDense
 
 
 def custom_objects() -> dict:

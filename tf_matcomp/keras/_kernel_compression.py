@@ -4,14 +4,13 @@ One CompressionOp per layer (its own alpha, last update step, firing count and f
 state shared between layers), whose variables are created by the layer's `add_weight` (the op's
 `variable_factory`), so Keras trains the float factors and `.keras` files, checkpoints and
 tf.distribute see every piece of state. The schedule, the compressors and the blend are the
-op's; this module only parses specs, builds the op, and maps its factors to the stripped form.
+op's; this module only parses specs, builds the op, and names its factors as its form does.
 """
 import numpy as np
 import tensorflow as tf
 
 from tf_matcomp import apply, compression_op
 from tf_matcomp import compression_wrapper
-from tf_matcomp import compressors
 from tf_matcomp.hparams import HParams
 
 
@@ -87,29 +86,8 @@ class KernelCompression:
     def compressed_bytes(self) -> int:
         return -(-self.op.compressed_bits // 8)
 
-    def _form_and_variables(self):
-        """(export.CompressedForm, {stored array name: the op's factor variable})."""
-        from tf_matcomp.keras import export
-
-        m, n = (int(d) for d in self.op.a_matrix_tfvar.shape)
-        compressor = self.op.matrix_compressor
-        names = [spec.name for spec in compressor.factor_specs((m, n))]
-        factors = dict(zip(names, self.op.factor_variables))
-        shape = {name: tuple(int(d) for d in v.shape) for name, v in factors.items()}
-        if isinstance(compressor, compressors.LowRankDecompMatrixCompressor):
-            return export.LowRankForm(m, n, shape["b_matrix"][1]), factors
-        if isinstance(compressor, compressors.SimhashMatrixCompressor):
-            return export.SimhashForm(m, n, shape["signs"][0], compressor.seed), factors
-        if isinstance(compressor, compressors.KmeansMatrixCompressor):
-            k, block = shape["b_matrix"]
-            return (export.KMeansForm(m, n, k, block),
-                    {"codebook": factors["b_matrix"], "codes": factors["c_matrix"]})
-        if isinstance(compressor, compressors.DLMatrixCompressor):
-            return (export.SparseCodeForm(m, n, shape["c_matrix"][0], shape["code_indices"][1]),
-                    factors)
-        raise ValueError(f"no stripped form for {type(compressor).__name__}")
-
     def compressed_form(self):
-        """(export.CompressedForm, {stored array name: NumPy value}) of the current factors."""
-        form, variables = self._form_and_variables()
-        return form, {name: np.asarray(v) for name, v in variables.items()}
+        """(CompressedForm, {stored array name: NumPy value}) of the current factors."""
+        form = self.op.form
+        names = [name for name, _, _ in form.variables()]
+        return form, {name: np.asarray(v) for name, v in zip(names, self.op.factor_variables)}

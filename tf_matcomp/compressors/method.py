@@ -1,0 +1,54 @@
+"""`Method`: one compression method as the rest of tf_matcomp sees it (see `registry`)."""
+import dataclasses
+from typing import Mapping, Tuple
+
+from tf_matcomp.hparams import HParams
+
+# Op-spec hparams every compressor spec takes over from the op spec.
+SHARED_HPARAMS = ("rank", "block_size", "pruning_fraction", "use_tpu")
+# Which factor each CompressionOp attribute names, unless a method says otherwise.
+DEFAULT_FACTOR_ATTRIBUTES = {"b_matrix_tfvar": 0, "c_matrix_tfvar": 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A compression method: its compressor, its compressed form and how specs map onto them.
+
+    Attributes:
+      name: the short name (CLI `--method`, demo rows, reports).
+      label: the human-readable name.
+      options: the graph_compression `compression_option` numbers that select it.
+      compressor_class: a `MatrixCompressorInterface` subclass.
+      form_class: its `CompressedForm` subclass (its `kind` is saved in stripped configs).
+      compressor_overrides: compressor hparams the method fixes (e.g. untrainable signs).
+      factor_attributes: CompressionOp attribute name → factor index (graph_compression's
+        `b_matrix_tfvar`, `c_matrix_tfvar`, ...).
+    """
+
+    name: str
+    label: str
+    options: Tuple[int, ...]
+    compressor_class: type
+    form_class: type
+    compressor_overrides: Mapping[str, object] = dataclasses.field(default_factory=dict)
+    factor_attributes: Mapping[str, int] = dataclasses.field(
+        default_factory=lambda: dict(DEFAULT_FACTOR_ATTRIBUTES))
+
+    @property
+    def option(self) -> int:
+        """The option number that names this method in specs this package writes."""
+        return self.options[-1]
+
+    def compressor_spec(self, op_spec: HParams) -> HParams:
+        """The compressor hparams for an op spec: defaults, the shared hparams, the overrides."""
+        spec = self.compressor_class.get_default_hparams()
+        for key in SHARED_HPARAMS:
+            if key in op_spec:
+                spec.set_hparam(key, op_spec.get(key))
+        for key, value in self.compressor_overrides.items():
+            spec.set_hparam(key, value)
+        return spec
+
+    def make_compressor(self, op_spec: HParams):
+        """A compressor for a validated op spec (the op spec is not modified)."""
+        return self.compressor_class(spec=self.compressor_spec(op_spec))
