@@ -18,13 +18,11 @@ from typing import List, Tuple
 import numpy as np
 import tensorflow as tf
 
-from tf_matcomp import _core_loader, ops
+from tf_matcomp import _core_loader, constants, ops
 from tf_matcomp.compressors import base
 from tf_matcomp.compressors.form import CompressedForm
 from tf_matcomp.compressors.method import Method
 
-MAX_ITERATIONS = 100
-DEFAULT_SEED = 42
 
 
 def np_prune(a: np.ndarray, fraction: float) -> np.ndarray:
@@ -88,8 +86,8 @@ class KmeansMatrixCompressor(base.MatrixCompressorInterface):
       max_iterations: most Lloyd iterations.
     """
 
-    def __init__(self, spec=None, seed: int = DEFAULT_SEED,
-                 max_iterations: int = MAX_ITERATIONS) -> None:
+    def __init__(self, spec=None, seed: int = constants.DEFAULT_SEED,
+                 max_iterations: int = constants.DEFAULT_MAX_ITERATIONS) -> None:
         super().__init__(spec)
         base.require_positive_int(self._spec.block_size, "block_size")
         fraction = self._spec.pruning_fraction

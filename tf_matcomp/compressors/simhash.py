@@ -19,14 +19,13 @@ from typing import List, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from tf_matcomp import _core_loader, ops
+from tf_matcomp import _core_loader, constants, ops
 from tf_matcomp.compressors import base
 from tf_matcomp.compressors.form import CompressedForm, matmul_last_axis
 from tf_matcomp.compressors.method import Method
 from tf_matcomp.ops.composites import simhash as simhash_composite
 
 SCALES = ("least_squares", "norm")
-DEFAULT_SEED = 42
 
 
 def num_bits_for(m: int, n: int, rank: int) -> int:
@@ -91,7 +90,7 @@ class SimhashMatrixCompressor(base.MatrixCompressorInterface):
       seed: seed of the projection R.
     """
 
-    def __init__(self, spec=None, scale: str = "least_squares", seed: int = DEFAULT_SEED) -> None:
+    def __init__(self, spec=None, scale: str = "least_squares", seed: int = constants.DEFAULT_SEED) -> None:
         super().__init__(spec)
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")

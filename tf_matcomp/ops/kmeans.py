@@ -3,18 +3,18 @@ from typing import Optional, Tuple
 
 import tensorflow as tf
 
+from tf_matcomp import constants
 from tf_matcomp.ops import _dispatch, _validation
 from tf_matcomp.ops.composites import kmeans as composite
 
 NATIVE_OP_NAME = "Matcomp>KMeansQuantize"
-# Limits shared with the kernel (cc/core/kmeans.h, cc/kernels/kmeans_op.cc).
-MAX_CLUSTERS = 65536
-MAX_UINT8_CLUSTERS = 256
-MAX_CODEBOOK_ELEMENTS = 1 << 24
-MAX_OPTIMAL_CLUSTERS = 256
+# Limits shared with the kernel: cc/core/constants.h.
+MAX_CLUSTERS = constants.MAX_CLUSTERS
+MAX_UINT8_CLUSTERS = constants.MAX_UINT8_CLUSTERS
+MAX_CODEBOOK_ELEMENTS = constants.MAX_CODEBOOK_ELEMENTS
+MAX_OPTIMAL_CLUSTERS = constants.MAX_OPTIMAL_CLUSTERS
 METHODS = ("lloyd", "optimal")
-DEFAULT_MAX_ITERATIONS = 100
-_MAX_SEED = (1 << 63) - 1
+DEFAULT_MAX_ITERATIONS = constants.DEFAULT_MAX_ITERATIONS
 _INPUT_DTYPES = (tf.float32, tf.float64)
 
 tf.no_gradient(NATIVE_OP_NAME)  # cluster assignment is piecewise constant: no gradient
@@ -79,7 +79,7 @@ def kmeans_quantize(a, num_clusters: int, block_size: int = 1,
     num_clusters = _validation.require_int_in_range(num_clusters, "num_clusters", 1, MAX_CLUSTERS)
     block_size = _validation.require_int_in_range(block_size, "block_size", 1)
     max_iterations = _validation.require_int_in_range(max_iterations, "max_iterations", 1)
-    seed = _validation.require_int_in_range(seed, "seed", 0, _MAX_SEED)
+    seed = _validation.require_int_in_range(seed, "seed", 0, constants.MAX_SEED)
     if not isinstance(snap_zero, bool):
         raise ValueError(f"`snap_zero` must be a bool, got {snap_zero!r}")
     if method not in METHODS:

@@ -32,6 +32,7 @@ from typing import Optional, Tuple
 
 import tensorflow as tf
 
+from tf_matcomp import constants
 from tf_matcomp.ops import _dispatch, _validation
 from tf_matcomp.ops.composites import counter_rng
 from tf_matcomp.ops.composites import simhash as composite
@@ -40,12 +41,12 @@ COMPRESS_OP_NAME = "Matcomp>SimhashCompress"
 DECOMPRESS_OP_NAME = "Matcomp>SimhashDecompress"
 PROJECTION_OP_NAME = "Matcomp>SimhashProjection"
 SCALES = ("least_squares", "norm")
-# Limits shared with the kernels (cc/core/counter_rng.h, cc/core/simhash.h).
-MAX_INDEX = counter_rng.MAX_PROJECTION_INDEX
-MAX_BUFFER_ELEMENTS = 1 << 31
-MAX_TILE_WIDTH = 256  # as cc/core/simhash.h: per-thread scratch is num_bits × tile width
-MAX_TILE_SCRATCH = 1 << 26
-_MAX_SEED = (1 << 63) - 1
+# Limits shared with the kernels: cc/core/constants.h (per-thread scratch is num_bits × tile
+# width).
+MAX_INDEX = constants.MAX_PROJECTION_INDEX
+MAX_BUFFER_ELEMENTS = constants.MAX_SIMHASH_BUFFER_ELEMENTS
+MAX_TILE_WIDTH = constants.MAX_SIMHASH_TILE_WIDTH
+MAX_TILE_SCRATCH = constants.MAX_SIMHASH_TILE_SCRATCH
 _DTYPES = (tf.float32, tf.float64)
 
 tf.no_gradient(COMPRESS_OP_NAME)  # signs are piecewise constant, and scales follow from them
@@ -95,7 +96,7 @@ def simhash_projection(num_rows: int, num_bits: int, seed: int = 0, dtype: tf.DT
     _dispatch.check_implementation(implementation)
     num_rows = _validation.require_int_in_range(num_rows, "num_rows", 0, MAX_INDEX)
     num_bits = _validation.require_int_in_range(num_bits, "num_bits", 1, MAX_INDEX)
-    seed = _validation.require_int_in_range(seed, "seed", 0, _MAX_SEED)
+    seed = _validation.require_int_in_range(seed, "seed", 0, constants.MAX_SEED)
     dtype = tf.as_dtype(dtype)
     if dtype not in _DTYPES:
         raise ValueError(f"`dtype` must be float32 or float64, got {dtype.name}")
@@ -136,7 +137,7 @@ def simhash_compress(a, num_bits: int, seed: int = 0, scale: str = "least_square
     """
     _dispatch.check_implementation(implementation)
     num_bits = _validation.require_int_in_range(num_bits, "num_bits", 1, MAX_INDEX)
-    seed = _validation.require_int_in_range(seed, "seed", 0, _MAX_SEED)
+    seed = _validation.require_int_in_range(seed, "seed", 0, constants.MAX_SEED)
     if scale not in SCALES:
         raise ValueError(f"`scale` must be one of {SCALES}, got {scale!r}")
     with tf.name_scope(name or "simhash_compress"):
@@ -171,7 +172,7 @@ def simhash_decompress(signs, scales, num_rows: int, seed: int = 0, implementati
     """
     _dispatch.check_implementation(implementation)
     num_rows = _validation.require_int_in_range(num_rows, "num_rows", 0, MAX_INDEX)
-    seed = _validation.require_int_in_range(seed, "seed", 0, _MAX_SEED)
+    seed = _validation.require_int_in_range(seed, "seed", 0, constants.MAX_SEED)
     with tf.name_scope(name or "simhash_decompress"):
         signs = _validation.as_tensor(signs, "signs", tf.uint8)
         scales = _float_input(scales, "scales")

@@ -6,10 +6,13 @@ one multiply in the output dtype, all of which XLA compiles with the same result
 """
 import tensorflow as tf
 
-GOLDEN_GAMMA = 0x9E3779B97F4A7C15
-BYTE_SUM_OFFSET = 1020  # 8 bytes · 255 / 2
-PROJECTION_SCALE = 4.784196154532612e-3  # 1/√43690, the inverse standard deviation of the sum
-MAX_PROJECTION_INDEX = (1 << 31) - 1  # rows and columns of R fit in 31 bits each
+from tf_matcomp import constants
+
+# The generator's constants (cc/core/constants.h).
+GOLDEN_GAMMA = constants.GOLDEN_GAMMA
+BYTE_SUM_OFFSET = constants.BYTE_SUM_OFFSET
+PROJECTION_SCALE = constants.PROJECTION_SCALE
+MAX_PROJECTION_INDEX = constants.MAX_PROJECTION_INDEX
 _UINT64_MASK = (1 << 64) - 1
 
 

@@ -12,8 +12,10 @@ Same output shapes and dtypes; padding with zeros and snap_zero as in the kernel
 """
 import tensorflow as tf
 
-# As cc/core/kmeans.h's kMaxKMeansMagnitude: squared distances must stay finite in float64.
-MAX_MAGNITUDE = 1e150
+from tf_matcomp import constants
+
+# Squared distances must stay finite in float64 (cc/core/constants.h).
+MAX_MAGNITUDE = constants.MAX_KMEANS_MAGNITUDE
 
 
 def kmeans_quantize(a: tf.Tensor, num_clusters: int, block_size: int, max_iterations: int,
@@ -21,8 +23,9 @@ def kmeans_quantize(a: tf.Tensor, num_clusters: int, block_size: int, max_iterat
     """Returns (codebook [num_clusters, block_size], codes [m, n / block_size])."""
     in_range = tf.reduce_all(tf.abs(tf.cast(a, tf.float64)) <= MAX_MAGNITUDE)  # false for NaN
     with tf.control_dependencies([tf.debugging.Assert(in_range, [
-            "KMeansQuantize: `a` must contain only finite values of magnitude <= 1e150 (k-means "
-            "is undefined for NaN and infinities and its distances overflow beyond)"])]):
+            f"KMeansQuantize: `a` must contain only finite values of magnitude <= "
+            f"{MAX_MAGNITUDE:g} (k-means is undefined for NaN and infinities and its distances "
+            "overflow beyond)"])]):
         a = tf.identity(a)
     rows, columns = tf.shape(a)[0], tf.shape(a)[1]
     points = tf.reshape(a, [-1, block_size])
