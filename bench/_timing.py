@@ -1,4 +1,5 @@
 """Timing helpers shared by the benchmarks: best-of-N wall time, ratios measured in one run."""
+
 import time
 from typing import Callable
 

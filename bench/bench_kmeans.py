@@ -8,6 +8,7 @@ on all points. Baselines whose package is missing are skipped.
 
     python bench/bench_kmeans.py [--quick]
 """
+
 import argparse
 import importlib
 import os
@@ -39,11 +40,18 @@ def _error(a: np.ndarray, rebuilt: np.ndarray) -> float:
 
 def _faiss_run(faiss, values: np.ndarray, k: int, subsample: bool):
     def run():
-        kmeans = faiss.Kmeans(1, k, niter=FAISS_ITERATIONS, seed=1, verbose=False,
-                              **({} if subsample else {"max_points_per_centroid": 1 << 30}))
+        kmeans = faiss.Kmeans(
+            1,
+            k,
+            niter=FAISS_ITERATIONS,
+            seed=1,
+            verbose=False,
+            **({} if subsample else {"max_points_per_centroid": 1 << 30}),
+        )
         kmeans.train(values)
         _, codes = kmeans.index.search(values, 1)
         return kmeans.centroids[codes[:, 0], 0]
+
     return run
 
 
@@ -51,6 +59,7 @@ def _sklearn_run(cluster, values: np.ndarray, k: int):
     def run():
         kmeans = cluster.KMeans(n_clusters=k, n_init=1, random_state=0).fit(values)
         return kmeans.cluster_centers_[kmeans.labels_, 0]
+
     return run
 
 
@@ -60,11 +69,16 @@ def main() -> None:
     args = parser.parse_args()
     repeats = 3 if args.quick else 5
     faiss, cluster = _optional("faiss"), _optional("sklearn.cluster")
-    print(f"TensorFlow {tf.__version__}, native: {ops.native_unavailable_reason()}, "
-          f"intra-op threads: {tf.config.threading.get_intra_op_parallelism_threads() or 'all'}")
+    print(
+        f"TensorFlow {tf.__version__}, native: {ops.native_unavailable_reason()}, "
+        f"intra-op threads: {tf.config.threading.get_intra_op_parallelism_threads() or 'all'}"
+    )
     rng = np.random.default_rng(0)
-    xla = tf.function(lambda a, k: ops.kmeans_quantize(a, k, implementation="composite"),
-                      jit_compile=True, reduce_retracing=True)
+    xla = tf.function(
+        lambda a, k: ops.kmeans_quantize(a, k, implementation="composite"),
+        jit_compile=True,
+        reduce_retracing=True,
+    )
     baseline_rows, composite_rows = [], []
     for size in [1024] if args.quick else [1024, 4096]:
         a = rng.standard_normal((size, size), dtype=np.float32)
@@ -83,23 +97,53 @@ def main() -> None:
             for label, run in baselines:
                 t_base = best_time(run, repeats=1 if "sklearn" in label else 2, warmup=0)
                 e_base = _error(a, run().reshape(a.shape))
-                baseline_rows.append([f"{size}²", k, label, f"{t_base * 1e3:.1f}", f"{e_base:.5f}",
-                                      f"{t_native * 1e3:.1f}", f"{e_native:.5f}",
-                                      f"{t_base / t_native:.1f}x"])
+                baseline_rows.append(
+                    [
+                        f"{size}²",
+                        k,
+                        label,
+                        f"{t_base * 1e3:.1f}",
+                        f"{e_base:.5f}",
+                        f"{t_native * 1e3:.1f}",
+                        f"{e_native:.5f}",
+                        f"{t_base / t_native:.1f}x",
+                    ]
+                )
             composite = lambda: ops.kmeans_quantize(tensor, k, implementation="composite")  # noqa
             t_composite = best_time(composite, repeats)
             t_xla = best_time(lambda: xla(tensor, k), repeats, warmup=1)
             e_composite = _error(a, ops.kmeans_dequantize(*composite()).numpy())
-            composite_rows.append([f"{size}²", k, f"{t_native * 1e3:.1f}",
-                                   f"{t_composite * 1e3:.1f}", f"{t_xla * 1e3:.1f}",
-                                   f"{t_composite / t_native:.1f}x", f"{t_xla / t_native:.1f}x",
-                                   f"{e_composite:.5f}"])
+            composite_rows.append(
+                [
+                    f"{size}²",
+                    k,
+                    f"{t_native * 1e3:.1f}",
+                    f"{t_composite * 1e3:.1f}",
+                    f"{t_xla * 1e3:.1f}",
+                    f"{t_composite / t_native:.1f}x",
+                    f"{t_xla / t_native:.1f}x",
+                    f"{e_composite:.5f}",
+                ]
+            )
     print("\nnative KMeansQuantize (block_size 1) vs baselines; speedup = baseline / native")
-    print_table(["A", "k", "baseline", "base ms", "base err", "native ms", "native err",
-                 "speedup"], baseline_rows)
+    print_table(
+        ["A", "k", "baseline", "base ms", "base err", "native ms", "native err", "speedup"],
+        baseline_rows,
+    )
     print("\nnative vs its composite (eager) and the composite under XLA")
-    print_table(["A", "k", "native ms", "composite ms", "xla ms", "composite/native",
-                 "xla/native", "composite err"], composite_rows)
+    print_table(
+        [
+            "A",
+            "k",
+            "native ms",
+            "composite ms",
+            "xla ms",
+            "composite/native",
+            "xla/native",
+            "composite err",
+        ],
+        composite_rows,
+    )
 
 
 if __name__ == "__main__":

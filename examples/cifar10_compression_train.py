@@ -13,6 +13,7 @@ per class plus noise), so the loss falls quickly and visibly.
         --compression_hparams="name=cifar10_compression,rank=400,compression_frequency=10"
     python examples/cifar10_compression_train.py --quick
 """
+
 import argparse
 import os
 import sys
@@ -28,10 +29,14 @@ from tf_matcomp import compression_wrapper  # noqa: E402
 
 IMAGE_SIZE = 32
 NUM_CLASSES = 10
-DEFAULT_HPARAMS = ("name=cifar10_compression,rank=200,begin_compression_step=100,"
-                   "compression_frequency=10,alpha_decrement_value=0.05")
-QUICK_HPARAMS = ("name=cifar10_compression,rank=200,begin_compression_step=5,"
-                 "compression_frequency=5,alpha_decrement_value=0.25")
+DEFAULT_HPARAMS = (
+    "name=cifar10_compression,rank=200,begin_compression_step=100,"
+    "compression_frequency=10,alpha_decrement_value=0.05"
+)
+QUICK_HPARAMS = (
+    "name=cifar10_compression,rank=200,begin_compression_step=5,"
+    "compression_frequency=5,alpha_decrement_value=0.25"
+)
 
 
 def synthetic_batches(batch_size: int, seed: int):
@@ -47,13 +52,13 @@ def synthetic_batches(batch_size: int, seed: int):
 def create_compressor(hparams: str = "", global_step=None):
     """Creates an ApplyCompression object to use during the inference step."""
     compression_hparams = compression.CompressionOp.get_default_hparams().parse(hparams)
-    return compression_wrapper.get_apply_compression(compression_hparams,
-                                                     global_step=global_step)
+    return compression_wrapper.get_apply_compression(compression_hparams, global_step=global_step)
 
 
 def _variable(name, shape, stddev):
-    return tf.get_variable(name, shape, dtype=tf.float32,
-                           initializer=tf.truncated_normal_initializer(stddev=stddev))
+    return tf.get_variable(
+        name, shape, dtype=tf.float32, initializer=tf.truncated_normal_initializer(stddev=stddev)
+    )
 
 
 def inference(images, compression_obj, batch_size: int):
@@ -77,23 +82,26 @@ def inference(images, compression_obj, batch_size: int):
         biases = tf.get_variable("biases", [384], initializer=tf.constant_initializer(0.1))
         local3 = tf.nn.relu(
             tf.matmul(reshape, compression_obj.apply_compression(weights, scope)) + biases,
-            name=scope.name)
+            name=scope.name,
+        )
     with tf.variable_scope("local4") as scope:
         weights = _variable("weights", [384, 192], 0.04)
         biases = tf.get_variable("biases", [192], initializer=tf.constant_initializer(0.1))
         local4 = tf.nn.relu(
             tf.matmul(local3, compression_obj.apply_compression(weights, scope)) + biases,
-            name=scope.name)
+            name=scope.name,
+        )
     with tf.variable_scope("softmax_linear") as scope:
         weights = _variable("weights", [192, NUM_CLASSES], 1 / 192.0)
-        biases = tf.get_variable("biases", [NUM_CLASSES],
-                                 initializer=tf.constant_initializer(0.0))
+        biases = tf.get_variable("biases", [NUM_CLASSES], initializer=tf.constant_initializer(0.0))
         return tf.add(tf.matmul(local4, weights), biases, name=scope.name)
 
 
 def loss(logits, labels):
-    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=labels, logits=logits), name="cross_entropy")
+    return tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits),
+        name="cross_entropy",
+    )
 
 
 def train_op(total_loss, global_step, compression_obj, learning_rate: float):
@@ -134,35 +142,48 @@ def train(args) -> float:
                 first_loss = loss_value if first_loss is None else first_loss
                 if step % args.log_every == 0 or step == args.max_steps - 1:
                     alpha_values = sess.run(alphas)
-                    print(f"step {step:5d}  loss {loss_value:.4f}  alpha "
-                          + " ".join(f"{a:.2f}" for a in alpha_values), flush=True)
+                    print(
+                        f"step {step:5d}  loss {loss_value:.4f}  alpha "
+                        + " ".join(f"{a:.2f}" for a in alpha_values),
+                        flush=True,
+                    )
             elapsed = time.perf_counter() - start
             os.makedirs(args.train_dir, exist_ok=True)
-            path = saver.save(sess, os.path.join(args.train_dir, "model.ckpt"),
-                              global_step=global_step)
-            print(f"first loss {first_loss:.4f}, last loss {loss_value:.4f}; "
-                  f"{args.max_steps / elapsed:.1f} steps/s; compression ratio "
-                  f"{compression_obj.compression_ratio:.2f}; "
-                  f"checkpoint {path}")
+            path = saver.save(
+                sess, os.path.join(args.train_dir, "model.ckpt"), global_step=global_step
+            )
+            print(
+                f"first loss {first_loss:.4f}, last loss {loss_value:.4f}; "
+                f"{args.max_steps / elapsed:.1f} steps/s; compression ratio "
+                f"{compression_obj.compression_ratio:.2f}; "
+                f"checkpoint {path}"
+            )
             return float(loss_value)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train_dir", default=os.path.join(
-        os.environ.get("TMPDIR", "/tmp"), "cifar10_compression_train"),
-                        help="directory for the checkpoint")
-    parser.add_argument("--compression_hparams", default=None,
-                        help="comma-separated compression hyperparameters (k=v,...); default "
-                             f"'{DEFAULT_HPARAMS}', with --quick '{QUICK_HPARAMS}'")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--train_dir",
+        default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "cifar10_compression_train"),
+        help="directory for the checkpoint",
+    )
+    parser.add_argument(
+        "--compression_hparams",
+        default=None,
+        help="comma-separated compression hyperparameters (k=v,...); default "
+        f"'{DEFAULT_HPARAMS}', with --quick '{QUICK_HPARAMS}'",
+    )
     parser.add_argument("--max_steps", type=int, default=600, help="number of batches to run")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--learning_rate", type=float, default=0.1)
     parser.add_argument("--log_every", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true",
-                        help="40 steps of 32 images (a few seconds)")
+    parser.add_argument(
+        "--quick", action="store_true", help="40 steps of 32 images (a few seconds)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.max_steps, args.batch_size, args.log_every = 40, 32, 10

@@ -11,6 +11,7 @@ the model after every step, as the original does. The update runs as a `tf.funct
     python examples/mnist_eager_compression.py --model lenet5 --hparams "rank=200"
     python examples/mnist_eager_compression.py --quick
 """
+
 import argparse
 import os
 import sys
@@ -23,10 +24,14 @@ from sklearn.datasets import load_digits  # noqa: E402
 
 from tf_matcomp import keras as matcomp_keras  # noqa: E402
 
-DEFAULT_HPARAMS = ("name=mnist_compression,rank=400,begin_compression_step=50,"
-                   "compression_frequency=10,alpha_decrement_value=0.1")
-QUICK_HPARAMS = ("name=mnist_compression,rank=400,begin_compression_step=15,"
-                 "compression_frequency=5,alpha_decrement_value=0.25")
+DEFAULT_HPARAMS = (
+    "name=mnist_compression,rank=400,begin_compression_step=50,"
+    "compression_frequency=10,alpha_decrement_value=0.1"
+)
+QUICK_HPARAMS = (
+    "name=mnist_compression,rank=400,begin_compression_step=15,"
+    "compression_frequency=5,alpha_decrement_value=0.25"
+)
 
 
 class CompressedModelV2(tf.keras.Model):
@@ -34,8 +39,7 @@ class CompressedModelV2(tf.keras.Model):
 
     def __init__(self, num_hidden_nodes: int, num_classes: int, spec: str):
         super().__init__()
-        self.layer_1 = matcomp_keras.CompressedDense(num_hidden_nodes, spec=spec,
-                                                     activation="relu")
+        self.layer_1 = matcomp_keras.CompressedDense(num_hidden_nodes, spec=spec, activation="relu")
         self.layer_2 = matcomp_keras.CompressedDense(num_classes, spec=spec)
         self.softmax = tf.keras.layers.Softmax()
 
@@ -70,11 +74,13 @@ def run_alpha_update(model: tf.keras.Model, step_number: int) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", choices=("mlp", "lenet5"), default="mlp")
-    parser.add_argument("--hparams", default=None,
-                        help=f"compression hparams (default '{DEFAULT_HPARAMS}')")
+    parser.add_argument(
+        "--hparams", default=None, help=f"compression hparams (default '{DEFAULT_HPARAMS}')"
+    )
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="4 epochs, fast schedule")
     args = parser.parse_args(argv)
@@ -112,8 +118,11 @@ def main(argv=None) -> int:
             run_alpha_update(model, step_number)
             step_number += 1
         alphas = [float(layer.alpha) for layer in matcomp_keras.compressed_layers(model)]
-        print(f"Training loss at epoch {epoch} is {float(loss_value):.4f}; alpha "
-              + " ".join(f"{a:.2f}" for a in alphas), flush=True)
+        print(
+            f"Training loss at epoch {epoch} is {float(loss_value):.4f}; alpha "
+            + " ".join(f"{a:.2f}" for a in alphas),
+            flush=True,
+        )
     accuracy = float(np.mean(np.argmax(model(x_train).numpy(), -1) == y_train))
     print(f"train accuracy {accuracy:.4f} after {step_number} steps")
     return 0

@@ -1,4 +1,5 @@
 """Shared fixtures: implementations and execution modes every op test is parametrized over."""
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -14,8 +15,10 @@ MODES = ["eager", "function", "jit"]
 
 
 def pytest_report_header(config):
-    return (f"tensorflow {tf.__version__}; tf_matcomp native ops: "
-            f"{tf_matcomp.ops.native_unavailable_reason()}")
+    return (
+        f"tensorflow {tf.__version__}; tf_matcomp native ops: "
+        f"{tf_matcomp.ops.native_unavailable_reason()}"
+    )
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)

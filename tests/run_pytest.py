@@ -3,6 +3,7 @@
 The JUnit report goes where Bazel asks (XML_OUTPUT_FILE), so scripts/summarize_tests.py can add
 up the individual test cases.
 """
+
 import os
 import sys
 

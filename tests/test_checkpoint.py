@@ -1,4 +1,5 @@
 """All compression state lives in variables: a mid-schedule restore continues identically."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -10,7 +11,8 @@ SPEC = "begin_compression_step=5,compression_frequency=5,alpha_decrement_value=0
 
 def _spec(option):
     spec = compression_op.CompressionOp.get_default_hparams().parse(
-        f"{SPEC},compression_option={option}")
+        f"{SPEC},compression_option={option}"
+    )
     if option == 4:
         spec.rank = 8  # k-means: 8 centroids
     return spec
@@ -23,8 +25,12 @@ def _nudges(steps):
 
 def _state(obj):
     op = obj.get_last_compression_op()
-    return (float(op.alpha.numpy()), int(op.last_alpha_update_step.numpy()),
-            int(op.alpha_update_count.numpy()), [v.numpy().copy() for v in op.factor_variables])
+    return (
+        float(op.alpha.numpy()),
+        int(op.last_alpha_update_step.numpy()),
+        int(op.alpha_update_count.numpy()),
+        [v.numpy().copy() for v in op.factor_variables],
+    )
 
 
 def _build(option):
@@ -63,7 +69,8 @@ def test_tf2_checkpoint_restore_mid_schedule_continues_identically(tmp_path, opt
     fresh_weights, fresh_obj = _build(option)
     fresh_obj.get_last_compression_op().update(6)  # diverge first: the restore must undo it
     tf.train.Checkpoint(weights=fresh_weights, compression=fresh_obj).restore(
-        path).assert_consumed()
+        path
+    ).assert_consumed()
     _assert_same(_run(fresh_weights, fresh_obj, range(save_at, 20), nudges), expected)
     assert expected[-1][0] == pytest.approx(0.4)  # fired at 5, 10, 15
 
@@ -72,7 +79,8 @@ def _tf1_session_run(save_path=None, restore_path=None, steps=range(10)):
     with tf.Graph().as_default():
         global_step = tf.compat.v1.train.get_or_create_global_step()
         weights = tf.compat.v1.get_variable(
-            "w", initializer=np.random.default_rng(1).standard_normal((12, 8)).astype(np.float32))
+            "w", initializer=np.random.default_rng(1).standard_normal((12, 8)).astype(np.float32)
+        )
         obj = compression_wrapper.get_apply_compression(_spec(1), global_step=global_step)
         weight = obj.apply_compression(weights, "saved")
         loss = tf.reduce_sum(tf.square(weight - 1.0))
@@ -81,7 +89,8 @@ def _tf1_session_run(save_path=None, restore_path=None, steps=range(10)):
         # README's pattern), which would make the two runs differ for reasons of scheduling.
         update = obj.all_update_op()
         train = tf.compat.v1.train.GradientDescentOptimizer(0.01).minimize(
-            loss, global_step=global_step)
+            loss, global_step=global_step
+        )
         op = obj.get_last_compression_op()
         saver = tf.compat.v1.train.Saver()
         history = []
@@ -92,8 +101,17 @@ def _tf1_session_run(save_path=None, restore_path=None, steps=range(10)):
             for _ in steps:
                 sess.run(update)
                 sess.run(train)
-                history.append(sess.run([op.alpha, op.last_alpha_update_step, global_step,
-                                         op.b_matrix_tfvar, weights]))
+                history.append(
+                    sess.run(
+                        [
+                            op.alpha,
+                            op.last_alpha_update_step,
+                            global_step,
+                            op.b_matrix_tfvar,
+                            weights,
+                        ]
+                    )
+                )
             path = saver.save(sess, save_path) if save_path else None
     return history, path
 

@@ -1,4 +1,5 @@
 """CompressionOp / ApplyCompression in TF1 graphs, eager, tf.function and XLA; every option."""
+
 import glob
 import os
 
@@ -17,10 +18,13 @@ IN, OUT, BATCH, STEPS = 16, 8, 64, 40
 
 
 def _spec(option, update_option, extra=""):
-    text = (f"name=test,compression_option={option},rank={RANK_FOR_OPTION[option]},"
-            f"update_option={update_option},{SCHEDULE}")
+    text = (
+        f"name=test,compression_option={option},rank={RANK_FOR_OPTION[option]},"
+        f"update_option={update_option},{SCHEDULE}"
+    )
     return compression_op.CompressionOp.get_default_hparams().parse(
-        text + ("," + extra if extra else ""))
+        text + ("," + extra if extra else "")
+    )
 
 
 def _problem(seed=0):
@@ -57,13 +61,15 @@ def _train_tf1(option, update_option, extra=""):
             # --- the README's lines, imports changed only ---
             compression_hparams = _spec(option, update_option, extra)  # get_default...parse
             compression_obj = compression_wrapper.get_apply_compression(
-                compression_hparams, global_step=global_step)
+                compression_hparams, global_step=global_step
+            )
             weight_after_compression = compression_obj.apply_compression(weights, scope)
         loss = tf.reduce_mean(tf.square(tf.matmul(x, weight_after_compression) - y))
         update_op = compression_obj.all_update_op()
         with tf.control_dependencies([update_op]):
             train_op = tf.compat.v1.train.GradientDescentOptimizer(0.05).minimize(
-                loss, global_step=global_step)
+                loss, global_step=global_step
+            )
         op = compression_obj.get_last_compression_op()
         compressed = op.get_compressed_weight()
         losses, alphas = [], []
@@ -79,8 +85,10 @@ def _train_tf1(option, update_option, extra=""):
     return np.array(losses), alphas, final, reconstruction
 
 
-@pytest.mark.parametrize("option, update_option", [
-    (option, update_option) for option in OPTIONS for update_option in (0, 1)])
+@pytest.mark.parametrize(
+    "option, update_option",
+    [(option, update_option) for option in OPTIONS for update_option in (0, 1)],
+)
 def test_tf1_graph_session_trains_each_option(option, update_option):
     losses, alphas, final, reconstruction = _train_tf1(option, update_option)
     np.testing.assert_allclose(alphas, _expected_alphas(STEPS), atol=1e-7)
@@ -94,9 +102,11 @@ def test_tf1_graph_update_option_2_fires_once_per_step():
 
 
 def test_tf1_readme_hparams_string_parses_and_runs():
-    hparams = ("name=cifar10_compression,begin_compression_step=1000,end_compression_step=2000,"
-               "compression_frequency=10,compression_option=1,use_tpu=False,update_option=0,"
-               "rank=4")  # graph_compression's README example, verbatim
+    hparams = (
+        "name=cifar10_compression,begin_compression_step=1000,end_compression_step=2000,"
+        "compression_frequency=10,compression_option=1,use_tpu=False,update_option=0,"
+        "rank=4"
+    )  # graph_compression's README example, verbatim
     with tf.Graph().as_default():
         global_step = tf.compat.v1.train.get_or_create_global_step()
         weights = tf.compat.v1.get_variable("w", [8, 6])
@@ -125,8 +135,9 @@ def _train_tf2(option, mode, update_option, extra=""):
     x, y, w0 = _problem()
     weights = tf.Variable(w0, name="weights")
     global_step = tf.Variable(0, dtype=tf.int64, name="global_step")
-    obj = compression_wrapper.get_apply_compression(_spec(option, update_option, extra),
-                                                    global_step=global_step)
+    obj = compression_wrapper.get_apply_compression(
+        _spec(option, update_option, extra), global_step=global_step
+    )
 
     def step_fn():
         with tf.GradientTape() as tape:
@@ -158,8 +169,10 @@ def _train_tf2(option, mode, update_option, extra=""):
 
 
 @pytest.mark.parametrize("option", OPTIONS)
-@pytest.mark.parametrize("mode, update_option, extra", [
-    ("eager", 0, ""), ("eager", 1, ""), ("function", 0, ""), ("jit", 0, "use_tpu=True")])
+@pytest.mark.parametrize(
+    "mode, update_option, extra",
+    [("eager", 0, ""), ("eager", 1, ""), ("function", 0, ""), ("jit", 0, "use_tpu=True")],
+)
 def test_tf2_trains_each_option_in_each_update_mode(option, mode, update_option, extra):
     losses, alphas, final, reconstruction = _train_tf2(option, mode, update_option, extra)
     np.testing.assert_allclose(alphas, _expected_alphas(STEPS), atol=1e-7)
@@ -198,18 +211,25 @@ def test_factors_come_from_the_weight_at_the_first_firing():
     obj.update(5)
     k = op.b_matrix_tfvar.shape[1]
     u, s, vt = np.linalg.svd(at_firing)
-    np.testing.assert_allclose(op.b_matrix_tfvar.numpy() @ op.c_matrix_tfvar.numpy(),
-                               (u[:, :k] * s[:k]) @ vt[:k], atol=1e-4)
+    np.testing.assert_allclose(
+        op.b_matrix_tfvar.numpy() @ op.c_matrix_tfvar.numpy(),
+        (u[:, :k] * s[:k]) @ vt[:k],
+        atol=1e-4,
+    )
     weights.assign(tf.zeros_like(weights))
     obj.update(10)  # later firings only step alpha
-    np.testing.assert_allclose(op.b_matrix_tfvar.numpy() @ op.c_matrix_tfvar.numpy(),
-                               (u[:, :k] * s[:k]) @ vt[:k], atol=1e-4)
+    np.testing.assert_allclose(
+        op.b_matrix_tfvar.numpy() @ op.c_matrix_tfvar.numpy(),
+        (u[:, :k] * s[:k]) @ vt[:k],
+        atol=1e-4,
+    )
 
 
 @pytest.mark.parametrize("path", ["tf", "python"])
 def test_two_layers_under_one_spec_keep_independent_schedules(path):
     spec = compression_op.CompressionOp.get_default_hparams().parse(
-        "rank=200,compression_frequency=3,alpha_decrement_value=0.1,update_option=2")
+        "rank=200,compression_frequency=3,alpha_decrement_value=0.1,update_option=2"
+    )
     obj = compression_wrapper.get_apply_compression(spec)
     first = tf.Variable(tf.ones([6, 4]))
     second = tf.Variable(tf.ones([5, 3]))
@@ -222,8 +242,7 @@ def test_two_layers_under_one_spec_keep_independent_schedules(path):
             obj.update(step)
         else:
             obj.run_update_step(step_number=step)
-        history.append([int(op.last_alpha_update_step.numpy())
-                        for op in obj.get_compression_ops()])
+        history.append([int(op.last_alpha_update_step.numpy()) for op in obj.get_compression_ops()])
     ops = obj.get_compression_ops()
     assert ops[0].last_alpha_update_step is not ops[1].last_alpha_update_step
     assert [h[0] for h in history] == [-1, -1, 2, 2, 2, 5, 5, 5, 8, 8, 8, 11]
@@ -232,16 +251,20 @@ def test_two_layers_under_one_spec_keep_independent_schedules(path):
 
 
 # --- sizes, matmul forms, summaries -------------------------------------------------------
-@pytest.mark.parametrize("option, sizes", [
-    (1, lambda m, n: ((m + n) * 8 * 32, (m + n) * 8)),              # k = ceil(32·100/400)
-    (2, lambda m, n: (9 * ((n + 7) // 8) * 8 + n * 32, None)),      # k = 32·100//400 + 1
-    (4, lambda m, n: (16 * 32 + m * n * 8, None)),                  # 16 centroids, uint8 codes
-    (3, lambda m, n: (m * 2 * 32 * 2 + 8 * n * 32, None)),          # k=8 atoms, s=2 per row
-])
+@pytest.mark.parametrize(
+    "option, sizes",
+    [
+        (1, lambda m, n: ((m + n) * 8 * 32, (m + n) * 8)),  # k = ceil(32·100/400)
+        (2, lambda m, n: (9 * ((n + 7) // 8) * 8 + n * 32, None)),  # k = 32·100//400 + 1
+        (4, lambda m, n: (16 * 32 + m * n * 8, None)),  # 16 centroids, uint8 codes
+        (3, lambda m, n: (m * 2 * 32 * 2 + 8 * n * 32, None)),  # k=8 atoms, s=2 per row
+    ],
+)
 def test_sizes_per_op_and_summed(option, sizes):
     rank = 16 if option == 4 else 400
     spec = compression_op.CompressionOp.get_default_hparams().parse(
-        f"compression_option={option},rank={rank}")
+        f"compression_option={option},rank={rank}"
+    )
     obj = compression_wrapper.get_apply_compression(spec)
     shapes = [(32, 40), (48, 32)]
     for i, shape in enumerate(shapes):
@@ -272,8 +295,9 @@ def test_matmul_and_embedding_forms_equal_the_weight():
     ids = tf.constant([0, 4, 9])
     weight = op.get_weight().numpy()
     np.testing.assert_allclose(op.get_apply_matmul(x).numpy(), x.numpy() @ weight.T, atol=1e-5)
-    np.testing.assert_allclose(op.get_apply_embedding_lookup(ids).numpy(), weight[[0, 4, 9]],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        op.get_apply_embedding_lookup(ids).numpy(), weight[[0, 4, 9]], atol=1e-6
+    )
 
 
 def test_tf2_summaries_under_a_default_writer(tmp_path):
@@ -289,8 +313,14 @@ def test_tf2_summaries_under_a_default_writer(tmp_path):
     for path in glob.glob(os.path.join(str(tmp_path), "events*")):
         for event in tf.compat.v1.train.summary_iterator(path):
             tags.update(value.tag for value in event.summary.value)
-    for name in ("alpha", "last_alpha_update_step", "reconstruction_error", "b_matrix_norm",
-                 "c_matrix_norm", "a_matrix_norm"):
+    for name in (
+        "alpha",
+        "last_alpha_update_step",
+        "reconstruction_error",
+        "b_matrix_norm",
+        "c_matrix_norm",
+        "a_matrix_norm",
+    ):
         assert f"summarised/{name}" in tags, tags
     assert obj.add_compression_summaries(step=7) == [[]]  # no writer: nothing computed
 
@@ -309,17 +339,21 @@ def test_tf1_summaries_are_added_to_the_graph():
 
 
 # --- bad input ------------------------------------------------------------------------------
-@pytest.mark.parametrize("hparams, name", [
-    ("begin_compression_step=-1", "begin_compression_step"),
-    ("begin_compression_step=10,end_compression_step=5", "end_compression_step"),
-    ("compression_frequency=0", "compression_frequency"),
-    ("rank=0", "rank"), ("rank=-5", "rank"),
-    ("alpha_decrement_value=0", "alpha_decrement_value"),
-    ("alpha_decrement_value=1.5", "alpha_decrement_value"),
-    ("compression_option=7", "compression_option"),
-    ("compression_option=8", "compression_option"),
-    ("update_option=4", "update_option"),
-])
+@pytest.mark.parametrize(
+    "hparams, name",
+    [
+        ("begin_compression_step=-1", "begin_compression_step"),
+        ("begin_compression_step=10,end_compression_step=5", "end_compression_step"),
+        ("compression_frequency=0", "compression_frequency"),
+        ("rank=0", "rank"),
+        ("rank=-5", "rank"),
+        ("alpha_decrement_value=0", "alpha_decrement_value"),
+        ("alpha_decrement_value=1.5", "alpha_decrement_value"),
+        ("compression_option=7", "compression_option"),
+        ("compression_option=8", "compression_option"),
+        ("update_option=4", "update_option"),
+    ],
+)
 def test_bad_specs_raise_at_construction_naming_the_hparam(hparams, name):
     spec = compression_op.CompressionOp.get_default_hparams().parse(hparams)
     with pytest.raises(ValueError, match=name):
@@ -330,7 +364,8 @@ def test_bad_specs_raise_at_construction_naming_the_hparam(hparams, name):
 
 def test_bad_weights_raise_naming_the_rule():
     spec = compression_op.CompressionOp.get_default_hparams().parse(
-        "compression_option=4,rank=4,block_size=3")
+        "compression_option=4,rank=4,block_size=3"
+    )
     obj = compression_wrapper.get_apply_compression(spec)
     with pytest.raises(ValueError, match="block_size"):
         obj.apply_compression(tf.Variable(tf.zeros([4, 8])), "indivisible")
@@ -340,7 +375,8 @@ def test_bad_weights_raise_naming_the_rule():
     with pytest.raises(ValueError, match="global_step"):
         with tf.Graph().as_default():
             lr_obj = compression_wrapper.get_apply_compression(
-                compression_op.CompressionOp.get_default_hparams())
+                compression_op.CompressionOp.get_default_hparams()
+            )
             lr_obj.apply_compression(tf.compat.v1.get_variable("w", [4, 4]), "no_step")
 
 

@@ -1,4 +1,5 @@
 """The four compressors: formulas, shapes, dtypes, NumPy path == TF path, XLA, error bounds."""
+
 import math
 import tracemalloc
 
@@ -6,10 +7,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_matcomp.compressors import (DLMatrixCompressor, KmeansMatrixCompressor,
-                                    LowRankDecompMatrixCompressor, SimhashMatrixCompressor,
-                                    compressor_hparams)
-from tf_matcomp.compressors import dictionary_learning, low_rank, simhash
+from tf_matcomp.compressors import (
+    DLMatrixCompressor,
+    KmeansMatrixCompressor,
+    LowRankDecompMatrixCompressor,
+    SimhashMatrixCompressor,
+    compressor_hparams,
+)
+from tf_matcomp.compressors import dictionary_learning, low_rank
 
 
 def _spec(**values):
@@ -28,8 +33,9 @@ def _jit(fn, *args):
 
 
 # --- low-rank -------------------------------------------------------------------------------
-@pytest.mark.parametrize("shape, rank, k", [((30, 20), 400, 5), ((20, 30), 300, 7),
-                                            ((8, 8), 50, 8), ((64, 3), 200, 2)])
+@pytest.mark.parametrize(
+    "shape, rank, k", [((30, 20), 400, 5), ((20, 30), 300, 7), ((8, 8), 50, 8), ((64, 3), 200, 2)]
+)
 def test_low_rank_k_formula_and_factor_shapes(shape, rank, k):
     compressor = LowRankDecompMatrixCompressor(_spec(rank=rank))
     assert k == min(math.ceil(min(shape) * 100 / rank), min(shape))
@@ -55,11 +61,14 @@ def test_low_rank_tf_path_matches_numpy_and_compiles_under_xla(method):
     a = np.random.default_rng(2).standard_normal((96, 80)).astype(np.float32)
     compressor = LowRankDecompMatrixCompressor(_spec(rank=800), method=method)
     b, c = compressor.static_matrix_compressor(a)
-    for tb, tc in (compressor.tpu_matrix_compressor(tf.constant(a)),
-                   _jit(compressor.tpu_matrix_compressor, tf.constant(a))):
+    for tb, tc in (
+        compressor.tpu_matrix_compressor(tf.constant(a)),
+        _jit(compressor.tpu_matrix_compressor, tf.constant(a)),
+    ):
         assert tb.shape == b.shape and tc.shape == c.shape
-        np.testing.assert_allclose(_relative_error(a, tb.numpy() @ tc.numpy()),
-                                   _relative_error(a, b @ c), rtol=2e-3)
+        np.testing.assert_allclose(
+            _relative_error(a, tb.numpy() @ tc.numpy()), _relative_error(a, b @ c), rtol=2e-3
+        )
 
 
 @pytest.mark.parametrize("spectrum", ["flat", "decaying"])
@@ -69,8 +78,9 @@ def test_randomized_svd_error_within_one_percent_of_exact(spectrum):
     if spectrum == "flat":
         a = rng.standard_normal((m, n))
     else:
-        a = rng.standard_normal((m, 40)) @ rng.standard_normal((40, n)) + 0.3 * \
-            rng.standard_normal((m, n))
+        a = rng.standard_normal((m, 40)) @ rng.standard_normal((40, n)) + 0.3 * rng.standard_normal(
+            (m, n)
+        )
     a = a.astype(np.float32)
     errors = {}
     for method in ("exact", "randomized"):
@@ -100,8 +110,9 @@ def test_simhash_bits_shapes_dtypes_and_paths_agree(shape, rank):
     np.testing.assert_array_equal(tf_signs.numpy(), signs)
     np.testing.assert_allclose(tf_scales.numpy(), scales, rtol=1e-4)
     approx = compressor.np_reconstruct([signs, scales], shape)
-    np.testing.assert_allclose(compressor.reconstruct([tf_signs, tf_scales], shape).numpy(),
-                               approx, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(
+        compressor.reconstruct([tf_signs, tf_scales], shape).numpy(), approx, rtol=1e-3, atol=1e-4
+    )
     jit_signs, _ = _jit(compressor.tpu_matrix_compressor, tf.constant(a))
     assert np.mean(jit_signs.numpy() == signs) > 0.99
 
@@ -117,8 +128,10 @@ def test_simhash_least_squares_scale_never_worse_than_zero_unlike_norm_matching(
 
 
 # --- k-means --------------------------------------------------------------------------------
-@pytest.mark.parametrize("clusters, block, code_dtype", [(16, 1, np.uint8), (256, 1, np.uint8),
-                                                         (300, 1, np.int32), (8, 4, np.uint8)])
+@pytest.mark.parametrize(
+    "clusters, block, code_dtype",
+    [(16, 1, np.uint8), (256, 1, np.uint8), (300, 1, np.int32), (8, 4, np.uint8)],
+)
 def test_kmeans_shapes_and_code_dtypes(clusters, block, code_dtype):
     shape = (40, 24)
     compressor = KmeansMatrixCompressor(_spec(rank=clusters, block_size=block))
@@ -191,8 +204,9 @@ def test_dictionary_learning_iterations_never_increase_the_error():
         compressor = DLMatrixCompressor(_spec(rank=300), iterations=iterations)
         indices, values, dictionary = compressor.static_matrix_compressor(a)
         k = dictionary.shape[0]
-        errors.append(_relative_error(
-            a, dictionary_learning.np_dense_codes(indices, values, k) @ dictionary))
+        errors.append(
+            _relative_error(a, dictionary_learning.np_dense_codes(indices, values, k) @ dictionary)
+        )
     assert errors[0] >= errors[1] - 1e-9 >= errors[2] - 2e-9
 
 
@@ -216,8 +230,12 @@ def test_compressors_do_not_mutate_their_spec_or_the_global_rng():
     before = spec.values()
     state = np.random.get_state()[1].copy()
     a = np.random.default_rng(11).standard_normal((16, 8)).astype(np.float32)
-    for compressor_class in (LowRankDecompMatrixCompressor, SimhashMatrixCompressor,
-                             KmeansMatrixCompressor, DLMatrixCompressor):
+    for compressor_class in (
+        LowRankDecompMatrixCompressor,
+        SimhashMatrixCompressor,
+        KmeansMatrixCompressor,
+        DLMatrixCompressor,
+    ):
         compressor = compressor_class(spec)
         compressor.static_matrix_compressor(a)
         compressor.get_spec().set_hparam("rank", 999)
@@ -225,8 +243,9 @@ def test_compressors_do_not_mutate_their_spec_or_the_global_rng():
     np.testing.assert_array_equal(np.random.get_state()[1], state)
 
 
-@pytest.mark.parametrize("compressor_class", [LowRankDecompMatrixCompressor,
-                                              SimhashMatrixCompressor, DLMatrixCompressor])
+@pytest.mark.parametrize(
+    "compressor_class", [LowRankDecompMatrixCompressor, SimhashMatrixCompressor, DLMatrixCompressor]
+)
 def test_rank_must_be_positive(compressor_class):
     for rank in (0, -3):
         with pytest.raises(ValueError, match="rank"):

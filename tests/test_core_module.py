@@ -1,4 +1,5 @@
 """tf_matcomp._core: the C++ core for NumPy, against the TF kernels that share it."""
+
 import threading
 import time
 
@@ -18,8 +19,9 @@ def matrix(rng):
 def test_kmeans_bit_exact_with_native_op(rng, dtype, num_clusters, block_size):
     a = rng.standard_normal((64, 48)).astype(dtype)
     codebook, codes = _core.kmeans_quantize(a, num_clusters, block_size=block_size, seed=3)
-    tf_codebook, tf_codes = ops.kmeans_quantize(a, num_clusters, block_size=block_size, seed=3,
-                                                implementation="native")
+    tf_codebook, tf_codes = ops.kmeans_quantize(
+        a, num_clusters, block_size=block_size, seed=3, implementation="native"
+    )
     assert codebook.dtype == dtype and codes.dtype == tf_codes.numpy().dtype
     np.testing.assert_array_equal(codebook, tf_codebook.numpy())
     np.testing.assert_array_equal(codes, tf_codes.numpy())
@@ -28,8 +30,9 @@ def test_kmeans_bit_exact_with_native_op(rng, dtype, num_clusters, block_size):
 def test_kmeans_codes_point_to_nearest_centroid(matrix):
     codebook, codes = _core.kmeans_quantize(matrix, 8)
     distances = np.abs(matrix[..., None] - codebook[:, 0])
-    np.testing.assert_array_equal(np.take_along_axis(distances, codes[..., None].astype(int),
-                                                     -1)[..., 0], distances.min(-1))
+    np.testing.assert_array_equal(
+        np.take_along_axis(distances, codes[..., None].astype(int), -1)[..., 0], distances.min(-1)
+    )
 
 
 def test_kmeans_agrees_with_composite_quality(rng):
@@ -44,8 +47,10 @@ def test_kmeans_agrees_with_composite_quality(rng):
 
 def test_thread_count_does_not_change_results(rng):
     a = rng.standard_normal((300, 40)).astype(np.float64)
-    results = [_core.kmeans_quantize(a, 12, block_size=4, seed=9, num_threads=threads)
-               for threads in (1, 2, 3, 0)]
+    results = [
+        _core.kmeans_quantize(a, 12, block_size=4, seed=9, num_threads=threads)
+        for threads in (1, 2, 3, 0)
+    ]
     for codebook, codes in results[1:]:
         np.testing.assert_array_equal(codebook, results[0][0])
         np.testing.assert_array_equal(codes, results[0][1])
@@ -57,8 +62,9 @@ def test_non_contiguous_input_gives_the_contiguous_result(matrix):
     for got, want in zip(_core.kmeans_quantize(transposed, 8), _core.kmeans_quantize(matrix, 8)):
         np.testing.assert_array_equal(got, want)
     strided = matrix[::2, ::2]
-    for got, want in zip(_core.kmeans_quantize(strided, 8),
-                         _core.kmeans_quantize(np.ascontiguousarray(strided), 8)):
+    for got, want in zip(
+        _core.kmeans_quantize(strided, 8), _core.kmeans_quantize(np.ascontiguousarray(strided), 8)
+    ):
         np.testing.assert_array_equal(got, want)
 
 
@@ -68,18 +74,21 @@ def test_empty_input_is_well_defined():
     np.testing.assert_array_equal(codebook, 0)
 
 
-@pytest.mark.parametrize("array,kwargs,message", [
-    (np.zeros(8, np.float32), {}, "`a` must have 2 dimensions"),
-    (np.zeros((2, 2, 2), np.float32), {}, "`a` must have 2 dimensions"),
-    (np.zeros((4, 4), np.int32), {}, "`a` must have dtype float32 or float64"),
-    (np.zeros((4, 4), np.float32), {"num_clusters": 0}, "num_clusters"),
-    (np.zeros((4, 6), np.float32), {"block_size": 4}, "`block_size`"),
-    (np.zeros((4, 4), np.float32), {"max_iterations": 0}, "max_iterations"),
-    (np.zeros((4, 4), np.float32), {"method": "fast"}, "`method`"),
-    (np.array([[1.0, np.nan]], np.float32), {}, "finite"),
-    (np.array([[1.7e308, 1.6e308]], np.float64), {}, "magnitude <= 1e150"),
-    (np.zeros((4, 4), np.float32), {"seed": -1}, "`seed` must be >= 0"),
-])
+@pytest.mark.parametrize(
+    "array,kwargs,message",
+    [
+        (np.zeros(8, np.float32), {}, "`a` must have 2 dimensions"),
+        (np.zeros((2, 2, 2), np.float32), {}, "`a` must have 2 dimensions"),
+        (np.zeros((4, 4), np.int32), {}, "`a` must have dtype float32 or float64"),
+        (np.zeros((4, 4), np.float32), {"num_clusters": 0}, "num_clusters"),
+        (np.zeros((4, 6), np.float32), {"block_size": 4}, "`block_size`"),
+        (np.zeros((4, 4), np.float32), {"max_iterations": 0}, "max_iterations"),
+        (np.zeros((4, 4), np.float32), {"method": "fast"}, "`method`"),
+        (np.array([[1.0, np.nan]], np.float32), {}, "finite"),
+        (np.array([[1.7e308, 1.6e308]], np.float64), {}, "magnitude <= 1e150"),
+        (np.zeros((4, 4), np.float32), {"seed": -1}, "`seed` must be >= 0"),
+    ],
+)
 def test_bad_arrays_raise_value_error(array, kwargs, message):
     arguments = {"num_clusters": 2, **kwargs}
     with pytest.raises(ValueError, match=message):
@@ -112,13 +121,11 @@ def test_gil_is_released_while_computing(rng):
 def test_simhash_bit_exact_with_native_op(rng, dtype, scale):
     a = rng.standard_normal((40, 29)).astype(dtype)
     signs, scales = _core.simhash_compress(a, 17, seed=5, scale=scale)
-    tf_signs, tf_scales = ops.simhash_compress(a, 17, seed=5, scale=scale,
-                                               implementation="native")
+    tf_signs, tf_scales = ops.simhash_compress(a, 17, seed=5, scale=scale, implementation="native")
     np.testing.assert_array_equal(signs, tf_signs.numpy())
     np.testing.assert_array_equal(scales, tf_scales.numpy())
     restored = _core.simhash_decompress(signs, scales, 40, seed=5)
-    tf_restored = ops.simhash_decompress(tf_signs, tf_scales, 40, seed=5,
-                                         implementation="native")
+    tf_restored = ops.simhash_decompress(tf_signs, tf_scales, 40, seed=5, implementation="native")
     np.testing.assert_array_equal(restored, tf_restored.numpy())
 
 
@@ -127,8 +134,11 @@ def test_simhash_projection_matches_native_and_composite(dtype):
     projection = _core.simhash_projection(33, 12, seed=7, dtype=dtype)
     for implementation in ("native", "composite"):
         np.testing.assert_array_equal(
-            projection, ops.simhash_projection(33, 12, seed=7, dtype=dtype,
-                                               implementation=implementation).numpy())
+            projection,
+            ops.simhash_projection(
+                33, 12, seed=7, dtype=dtype, implementation=implementation
+            ).numpy(),
+        )
 
 
 def test_simhash_reconstruction_is_the_least_squares_fit(rng):
@@ -139,8 +149,9 @@ def test_simhash_reconstruction_is_the_least_squares_fit(rng):
     s = np.where(r.T @ a >= 0, 1.0, -1.0)
     rs = r @ s
     np.testing.assert_allclose(scales, np.sum(a * rs, 0) / np.sum(rs * rs, 0), rtol=1e-10)
-    np.testing.assert_allclose(_core.simhash_decompress(signs, scales, 50, seed=1), rs * scales,
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        _core.simhash_decompress(signs, scales, 50, seed=1), rs * scales, rtol=1e-10, atol=1e-12
+    )
 
 
 def test_simhash_thread_count_does_not_change_results(rng):
@@ -152,30 +163,44 @@ def test_simhash_thread_count_does_not_change_results(rng):
 
 
 def test_simhash_non_contiguous_and_empty(matrix):
-    for got, want in zip(_core.simhash_compress(np.asfortranarray(matrix), 8),
-                         _core.simhash_compress(matrix, 8)):
+    for got, want in zip(
+        _core.simhash_compress(np.asfortranarray(matrix), 8), _core.simhash_compress(matrix, 8)
+    ):
         np.testing.assert_array_equal(got, want)
     signs, scales = _core.simhash_compress(np.zeros((5, 0), np.float32), 3)
     assert signs.shape == (3, 0) and scales.shape == (0,)
     assert _core.simhash_decompress(signs, scales, 5).shape == (5, 0)
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda: _core.simhash_compress(np.zeros(4, np.float32), 2), "`a` must have 2 dimensions"),
-    (lambda: _core.simhash_compress(np.zeros((2, 2), np.int64), 2), "`a` must have dtype"),
-    (lambda: _core.simhash_compress(np.zeros((2, 2), np.float32), 0), "num_bits"),
-    (lambda: _core.simhash_compress(np.zeros((2, 2), np.float32), 2, scale="max"), "`scale`"),
-    (lambda: _core.simhash_compress(np.array([[np.inf]], np.float32), 2), "finite"),
-    (lambda: _core.simhash_decompress(np.zeros((2, 1), np.float32), np.ones(3, np.float32), 4),
-     "`signs` must have dtype uint8"),
-    (lambda: _core.simhash_decompress(np.zeros((2, 2), np.uint8), np.ones(3, np.float32), 4),
-     "`signs` must have ceil"),
-    (lambda: _core.simhash_decompress(np.zeros((2, 1), np.uint8), np.ones(3, np.float32), -1),
-     "num_rows"),
-    (lambda: _core.simhash_projection(3, 2, dtype=np.int32), "`dtype`"),
-    (lambda: _core.simhash_compress(np.zeros((2, 2), np.float32), 2, seed=-3), "`seed`"),
-    (lambda: _core.simhash_compress(np.ones((2, 256), np.float32), 2 ** 19), "scratch"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: _core.simhash_compress(np.zeros(4, np.float32), 2), "`a` must have 2 dimensions"),
+        (lambda: _core.simhash_compress(np.zeros((2, 2), np.int64), 2), "`a` must have dtype"),
+        (lambda: _core.simhash_compress(np.zeros((2, 2), np.float32), 0), "num_bits"),
+        (lambda: _core.simhash_compress(np.zeros((2, 2), np.float32), 2, scale="max"), "`scale`"),
+        (lambda: _core.simhash_compress(np.array([[np.inf]], np.float32), 2), "finite"),
+        (
+            lambda: _core.simhash_decompress(
+                np.zeros((2, 1), np.float32), np.ones(3, np.float32), 4
+            ),
+            "`signs` must have dtype uint8",
+        ),
+        (
+            lambda: _core.simhash_decompress(np.zeros((2, 2), np.uint8), np.ones(3, np.float32), 4),
+            "`signs` must have ceil",
+        ),
+        (
+            lambda: _core.simhash_decompress(
+                np.zeros((2, 1), np.uint8), np.ones(3, np.float32), -1
+            ),
+            "num_rows",
+        ),
+        (lambda: _core.simhash_projection(3, 2, dtype=np.int32), "`dtype`"),
+        (lambda: _core.simhash_compress(np.zeros((2, 2), np.float32), 2, seed=-3), "`seed`"),
+        (lambda: _core.simhash_compress(np.ones((2, 256), np.float32), 2**19), "scratch"),
+    ],
+)
 def test_simhash_bad_arrays_raise_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()

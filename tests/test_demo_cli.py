@@ -1,5 +1,6 @@
 """The demo (`--quick`, in a subprocess), the `tf-matcomp` CLI (success and error paths) and
 the two examples in quick mode."""
+
 import os
 import subprocess
 import sys
@@ -17,20 +18,31 @@ TIMEOUT = 240
 
 
 def _run(args, cwd=None):
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable] + args, capture_output=True, text=True,
-                          timeout=TIMEOUT, cwd=cwd or REPO, env=env)
+    env = dict(
+        os.environ,
+        PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
+    return subprocess.run(
+        [sys.executable] + args,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=cwd or REPO,
+        env=env,
+    )
 
 
 @pytest.mark.slow
 def test_demo_quick(tmp_path):
     done = _run(["-m", "tf_matcomp.demo", "--quick", "--verbose", "2", "--out", str(tmp_path)])
     assert done.returncode == 0, done.stderr[-3000:]
-    table = done.stdout[done.stdout.index("method "):]
-    rows = {line.split()[0]: line.split() for line in table.splitlines()[2:]
-            if line and line.split()[0] in ("baseline", "low-rank", "simhash", "dictionary",
-                                            "k-means")}
+    table = done.stdout[done.stdout.index("method ") :]
+    rows = {
+        line.split()[0]: line.split()
+        for line in table.splitlines()[2:]
+        if line and line.split()[0] in ("baseline", "low-rank", "simhash", "dictionary", "k-means")
+    }
     assert set(rows) == {"baseline", "low-rank", "simhash", "dictionary", "k-means"}
     # Columns from the right: accuracy, params, bytes, ratio, s/epoch, ms/update.
     baseline_accuracy, _, baseline_bytes, _ = rows["baseline"][-6:-2]
@@ -54,9 +66,13 @@ def test_demo_bad_data_path_is_one_clear_error(tmp_path):
 def test_demo_loads_an_mnist_npz(tmp_path):
     rng = np.random.default_rng(0)
     path = str(tmp_path / "mnist.npz")
-    np.savez(path, x_train=rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
-             y_train=np.arange(20) % 10, x_test=rng.integers(0, 256, (5, 28, 28), dtype=np.uint8),
-             y_test=np.arange(5))
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+        y_train=np.arange(20) % 10,
+        x_test=rng.integers(0, 256, (5, 28, 28), dtype=np.uint8),
+        y_test=np.arange(5),
+    )
     data = demo.load_dataset(path)
     assert data.x_train.shape == (20, 784) and data.x_train.max() <= 1.0
     assert data.num_classes == 10
@@ -82,8 +98,23 @@ def saved_mlp(tmp_path):
 def test_cli_compress_and_info(saved_mlp, tmp_path, capsys):
     model, path = saved_mlp
     out = str(tmp_path / "out.keras")
-    assert cli.main(["compress", path, "--method", "lowrank", "--rank", "400",
-                     "--layers", "hidden", "-o", out]) == 0
+    assert (
+        cli.main(
+            [
+                "compress",
+                path,
+                "--method",
+                "lowrank",
+                "--rank",
+                "400",
+                "--layers",
+                "hidden",
+                "-o",
+                out,
+            ]
+        )
+        == 0
+    )
     report = capsys.readouterr().out
     assert "hidden" in report and "k=12" in report  # ceil(48 · 100 / 400)
     stripped = tf.keras.models.load_model(out)
@@ -92,8 +123,7 @@ def test_cli_compress_and_info(saved_mlp, tmp_path, capsys):
     x = np.random.default_rng(1).standard_normal((3, 64)).astype(np.float32)
     w = (u[:, :12] * s[:12]) @ vt[:12]  # the rank-12 truncated SVD, independently
     h = np.maximum(x @ w + model.get_layer("hidden").bias.numpy(), 0)
-    expected = h @ model.get_layer("logits").kernel.numpy() + model.get_layer(
-        "logits").bias.numpy()
+    expected = h @ model.get_layer("logits").kernel.numpy() + model.get_layer("logits").bias.numpy()
     np.testing.assert_allclose(stripped(x).numpy(), expected, rtol=1e-3, atol=1e-3)
 
     assert cli.main(["info", out]) == 0
@@ -142,10 +172,19 @@ def _example(name):
 
 @pytest.mark.parametrize("update_option", [0, 1])
 def test_cifar10_style_example_quick(update_option, tmp_path):
-    hparams = ("name=cifar10_compression,rank=200,begin_compression_step=5,"
-               f"compression_frequency=5,alpha_decrement_value=0.25,update_option={update_option}")
-    done = _run([_example("cifar10_compression_train.py"), "--quick", "--train_dir",
-                 str(tmp_path), f"--compression_hparams={hparams}"])
+    hparams = (
+        "name=cifar10_compression,rank=200,begin_compression_step=5,"
+        f"compression_frequency=5,alpha_decrement_value=0.25,update_option={update_option}"
+    )
+    done = _run(
+        [
+            _example("cifar10_compression_train.py"),
+            "--quick",
+            "--train_dir",
+            str(tmp_path),
+            f"--compression_hparams={hparams}",
+        ]
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     last = [line for line in done.stdout.splitlines() if line.startswith("step")][-1]
     assert last.split("alpha")[1].split() == ["0.00", "0.00"], done.stdout

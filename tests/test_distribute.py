@@ -4,6 +4,7 @@ MultiWorkerMirroredStrategy with 2 local workers trains a few steps in step.
 Both run in subprocesses: logical devices must be configured before TensorFlow initializes, and
 each worker needs its own TF_CONFIG.
 """
+
 import json
 import math
 import os
@@ -56,19 +57,24 @@ def train(strategy, steps, global_batch):
                         if np.asarray(w).dtype.kind == "f"]}
 """
 
-_MIRRORED = _COMMON + r"""
+_MIRRORED = (
+    _COMMON
+    + r"""
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 single = train(tf.distribute.OneDeviceStrategy("/cpu:0"), steps=9, global_batch=16)
 mirrored = train(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), steps=9, global_batch=16)
 print("RESULT " + json.dumps({"single": single, "mirrored": mirrored}))
 """
+)
 
 # Keras 3.15's fit() fails under MultiWorkerMirroredStrategy before the first step (its
 # _maybe_symbolic_build reduces a PerReplica batch that CollectiveAllReduce cannot convert), so
 # the workers run a custom loop: strategy.run for the gradient step and the layers' TF-op update
 # in cross-replica context before it, at the step the optimizer is about to take.
-_WORKER = _COMMON + r"""
+_WORKER = (
+    _COMMON
+    + r"""
 strategy = tf.distribute.MultiWorkerMirroredStrategy()
 steps, global_batch = 6, 8
 x, y = data(steps * global_batch)
@@ -112,11 +118,16 @@ result = {"alpha": [float(l.alpha) for l in layers],
 with open(sys.argv[1], "w") as f:
     json.dump(result, f)
 """
+)
 
 
 def _env(**extra):
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               TF_CPP_MIN_LOG_LEVEL="2", **extra)
+    env = dict(
+        os.environ,
+        PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        TF_CPP_MIN_LOG_LEVEL="2",
+        **extra,
+    )
     env.pop("TF_CONFIG", None)
     env.update(extra)
     return env
@@ -136,14 +147,21 @@ def _free_ports(count):
 def _max_difference(a, b):
     import numpy as np
 
-    return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y)), initial=0.0))
-               for x, y in zip(a, b))
+    return max(
+        float(np.max(np.abs(np.asarray(x) - np.asarray(y)), initial=0.0)) for x, y in zip(a, b)
+    )
 
 
 @pytest.mark.slow
 def test_mirrored_two_logical_cpus_matches_one_device():
-    done = subprocess.run([sys.executable, "-c", _MIRRORED], capture_output=True, text=True,
-                          timeout=TIMEOUT, env=_env(), cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", _MIRRORED],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=_env(),
+        cwd=REPO,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads(done.stdout.split("RESULT ", 1)[1])
     single, mirrored = result["single"], result["mirrored"]
@@ -160,12 +178,19 @@ def test_multi_worker_mirrored_two_local_workers(tmp_path):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     outputs = [str(tmp_path / f"worker{i}.json") for i in range(2)]
-    workers = [subprocess.Popen(
-        [sys.executable, "-c", _WORKER, outputs[i]], cwd=REPO, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-        env=_env(TF_CONFIG=json.dumps({"cluster": cluster,
-                                       "task": {"type": "worker", "index": i}})))
-        for i in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, outputs[i]],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(
+                TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+            ),
+        )
+        for i in range(2)
+    ]
     logs = []
     try:
         for worker in workers:

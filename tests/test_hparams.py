@@ -1,4 +1,5 @@
 """HParams: parse, set/add, values, to_json, type checks; the peer's op-spec defaults."""
+
 import json
 
 import pytest
@@ -8,20 +9,52 @@ from tf_matcomp.compressors import base
 from tf_matcomp.hparams import HParams
 
 PEER_OP_DEFAULTS = dict(
-    name="model_compression", alpha_decrement_value=0.01, begin_compression_step=0,
-    end_compression_step=-1, compression_frequency=10, use_tpu=False, compression_option=0,
-    rank=7, update_option=0, run_update_interval_check=1, block_size=1, pruning_fraction=0.0,
-    begin_pruning_step=0, end_pruning_step=-1, weight_sparsity_map=[""], block_dims_map=[""],
-    threshold_decay=0.0, pruning_frequency=10, nbins=256, block_height=1, block_width=1,
-    block_pooling_function="AVG", initial_sparsity=0.0, target_sparsity=0.5,
-    sparsity_function_begin_step=0, sparsity_function_end_step=100,
-    sparsity_function_exponent=3.0, gradient_decay_rate=0.99, prune_option="weight")
+    name="model_compression",
+    alpha_decrement_value=0.01,
+    begin_compression_step=0,
+    end_compression_step=-1,
+    compression_frequency=10,
+    use_tpu=False,
+    compression_option=0,
+    rank=7,
+    update_option=0,
+    run_update_interval_check=1,
+    block_size=1,
+    pruning_fraction=0.0,
+    begin_pruning_step=0,
+    end_pruning_step=-1,
+    weight_sparsity_map=[""],
+    block_dims_map=[""],
+    threshold_decay=0.0,
+    pruning_frequency=10,
+    nbins=256,
+    block_height=1,
+    block_width=1,
+    block_pooling_function="AVG",
+    initial_sparsity=0.0,
+    target_sparsity=0.5,
+    sparsity_function_begin_step=0,
+    sparsity_function_end_step=100,
+    sparsity_function_exponent=3.0,
+    gradient_decay_rate=0.99,
+    prune_option="weight",
+)
 
 PEER_COMPRESSOR_DEFAULTS = dict(
-    name="model_compression", rank=100, num_rows=10, num_cols=10, use_tpu=False,
-    compressor_option=0, is_b_matrix_trainable=True, is_c_matrix_trainable=True,
-    is_d_matrix_trainable=True, is_c_matrix_present=True, block_size=1, pruning_fraction=0.0,
-    use_lsh=False)
+    name="model_compression",
+    rank=100,
+    num_rows=10,
+    num_cols=10,
+    use_tpu=False,
+    compressor_option=0,
+    is_b_matrix_trainable=True,
+    is_c_matrix_trainable=True,
+    is_d_matrix_trainable=True,
+    is_c_matrix_present=True,
+    block_size=1,
+    pruning_fraction=0.0,
+    use_lsh=False,
+)
 
 
 def test_op_spec_has_every_peer_hparam_with_its_default():
@@ -37,8 +70,10 @@ def test_compressor_spec_defaults_match_the_peer():
 
 def test_parse_converts_to_each_hparams_type_and_returns_self():
     spec = compression_op.CompressionOp.get_default_hparams()
-    result = spec.parse("name=cifar10_compression, begin_compression_step=1000,"
-                        "alpha_decrement_value=1,use_tpu=True,weight_sparsity_map=[a:0.5,b:0.7]")
+    result = spec.parse(
+        "name=cifar10_compression, begin_compression_step=1000,"
+        "alpha_decrement_value=1,use_tpu=True,weight_sparsity_map=[a:0.5,b:0.7]"
+    )
     assert result is spec
     assert spec.name == "cifar10_compression" and spec.begin_compression_step == 1000
     assert spec.alpha_decrement_value == 1.0 and isinstance(spec.alpha_decrement_value, float)
@@ -47,10 +82,16 @@ def test_parse_converts_to_each_hparams_type_and_returns_self():
     assert spec.parse("use_tpu=false,rank=0x10").use_tpu is False and spec.rank == 16
 
 
-@pytest.mark.parametrize("text, name", [
-    ("rank=abc", "rank"), ("rank=1.5", "rank"), ("use_tpu=maybe", "use_tpu"),
-    ("alpha_decrement_value=x", "alpha_decrement_value"), ("no_such_key=1", "no_such_key"),
-])
+@pytest.mark.parametrize(
+    "text, name",
+    [
+        ("rank=abc", "rank"),
+        ("rank=1.5", "rank"),
+        ("use_tpu=maybe", "use_tpu"),
+        ("alpha_decrement_value=x", "alpha_decrement_value"),
+        ("no_such_key=1", "no_such_key"),
+    ],
+)
 def test_parse_rejects_unknown_keys_and_wrong_types_naming_them(text, name):
     spec = compression_op.CompressionOp.get_default_hparams()
     with pytest.raises(ValueError, match=name):

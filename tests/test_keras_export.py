@@ -1,5 +1,6 @@
 """strip_compression and the stripped layers: NumPy oracles, the compressed model at alpha=0,
 .keras round trip, model.export() and TFLite conversion, sizes before and after."""
+
 import os
 
 import numpy as np
@@ -34,13 +35,13 @@ def test_kmeans_dense_computes_with_codebook(rng):
     m, n, clusters, block = 16, 8, 5, 2
     codebook = rng.standard_normal((clusters, block)).astype(np.float32)
     codes = rng.integers(0, clusters, (m, n // block)).astype(np.uint8)
-    layer = StrippedDense(n, KMeansForm(m, n, clusters, block).get_config(),
-                                 use_bias=False)
+    layer = StrippedDense(n, KMeansForm(m, n, clusters, block).get_config(), use_bias=False)
     model = _stripped_model(layer, (m,))
     layer.set_compressed({"codebook": codebook, "codes": codes}, None)
     x = rng.standard_normal((3, m)).astype(np.float32)
-    np.testing.assert_allclose(model(x).numpy(), x @ codebook[codes].reshape(m, n), rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        model(x).numpy(), x @ codebook[codes].reshape(m, n), rtol=1e-5, atol=1e-5
+    )
     assert {w.name: str(np.dtype(w.dtype)) for w in layer.weights}["codes"] == "uint8"
 
 
@@ -51,8 +52,9 @@ def test_low_rank_conv_matches_dense_kernel_conv(rng, k):
     k = min(k, m, filters)
     b, c = rng.standard_normal((m, k)), rng.standard_normal((k, filters))
     bias = rng.standard_normal(filters)
-    layer = StrippedConv2D(filters, (3, 3), LowRankForm(m, filters, k).get_config(),
-                                  padding="same", strides=(2, 1))
+    layer = StrippedConv2D(
+        filters, (3, 3), LowRankForm(m, filters, k).get_config(), padding="same", strides=(2, 1)
+    )
     x = rng.standard_normal((2, 7, 7, cin)).astype(np.float32)
     layer(x)
     layer.set_compressed({"b_matrix": b, "c_matrix": c}, bias)

@@ -1,6 +1,7 @@
 """CompressedDense / CompressedConv2D, compress_model and CompressionCallback against NumPy
 oracles: the blend, the schedule driven by model.fit (update options 0, 1, 2), XLA,
 .keras save/load mid-schedule, bad input, and tf_keras where installed."""
+
 import os
 import subprocess
 import sys
@@ -28,18 +29,29 @@ def _data(rng, n=64, features=12, classes=3):
 def _mlp(features=12, hidden=16, classes=3, seed=0):
     init = tf.keras.initializers.GlorotUniform
     inputs = tf.keras.Input((features,))
-    h = tf.keras.layers.Dense(hidden, activation="relu", name="hidden",
-                              kernel_initializer=init(seed))(inputs)
+    h = tf.keras.layers.Dense(
+        hidden, activation="relu", name="hidden", kernel_initializer=init(seed)
+    )(inputs)
     out = tf.keras.layers.Dense(classes, name="out", kernel_initializer=init(seed + 1))(h)
     return tf.keras.Model(inputs, out)
 
 
 def _fit(model, x, y, steps, jit_compile="auto"):
-    model.compile(optimizer=tf.keras.optimizers.SGD(0.05), jit_compile=jit_compile,
-                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=tf.keras.optimizers.SGD(0.05),
+        jit_compile=jit_compile,
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     callback = mk.CompressionCallback()
-    history = model.fit(x[:8 * steps], y[:8 * steps], batch_size=8, epochs=1, verbose=0,
-                        shuffle=False, callbacks=[callback])
+    history = model.fit(
+        x[: 8 * steps],
+        y[: 8 * steps],
+        batch_size=8,
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+        callbacks=[callback],
+    )
     return callback, history
 
 
@@ -62,15 +74,15 @@ def test_blend_after_first_firing_matches_numpy(rng):
     assert float(layer.alpha) == 0.75
     b, c = _svd_factors(a, 3)  # k = ceil(6 · 100 / 200)
     w = 0.75 * a + 0.25 * (b @ c)
-    np.testing.assert_allclose(layer(x).numpy(), x @ w + layer.bias.numpy(), rtol=1e-4,
-                               atol=1e-4)
+    np.testing.assert_allclose(layer(x).numpy(), x @ w + layer.bias.numpy(), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("update_option", [0, 1, 2])
 def test_fit_drives_the_schedule(update_option, rng):
     x, y = _data(rng)
     model = mk.compress_model(
-        _mlp(), f"compression_option=1,rank=200,update_option={update_option},{SCHEDULE}")
+        _mlp(), f"compression_option=1,rank=200,update_option={update_option},{SCHEDULE}"
+    )
     callback, history = _fit(model, x, y, steps=8)
     # Steps 0..7 run; updates fire at step 4 only (next due at 9).
     assert [float(l.alpha) for l in mk.compressed_layers(model)] == [0.75, 0.75]
@@ -86,7 +98,8 @@ def test_options_0_and_1_agree(rng):
     results = []
     for option in (0, 1):
         model = mk.compress_model(
-            _mlp(), f"compression_option=1,rank=200,update_option={option},{SCHEDULE}")
+            _mlp(), f"compression_option=1,rank=200,update_option={option},{SCHEDULE}"
+        )
         _fit(model, x, y, steps=8)
         results.append(model(x).numpy())
     np.testing.assert_allclose(results[0], results[1], rtol=1e-4, atol=1e-4)
@@ -96,8 +109,10 @@ def test_options_0_and_1_agree(rng):
 @pytest.mark.parametrize("option", [1, 2, 3, 4])
 def test_fit_reaches_alpha_zero(option, jit_compile, rng):
     x, y = _data(rng, n=96)
-    spec = (f"compression_option={option},rank={8 if option == 4 else 200},"
-            "begin_compression_step=0,compression_frequency=2,alpha_decrement_value=0.5")
+    spec = (
+        f"compression_option={option},rank={8 if option == 4 else 200},"
+        "begin_compression_step=0,compression_frequency=2,alpha_decrement_value=0.5"
+    )
     model = mk.compress_model(_mlp(), spec)
     _, history = _fit(model, x, y, steps=12, jit_compile=jit_compile)
     assert history.history["alpha"] == [0.0]
@@ -105,16 +120,19 @@ def test_fit_reaches_alpha_zero(option, jit_compile, rng):
 
 
 def test_conv2d_kernel_compressed_as_a_matrix(rng):
-    layer = mk.CompressedConv2D(4, 3, padding="same",
-                                spec="compression_option=1,rank=400," + mk.ONE_SHOT_SCHEDULE)
+    layer = mk.CompressedConv2D(
+        4, 3, padding="same", spec="compression_option=1,rank=400," + mk.ONE_SHOT_SCHEDULE
+    )
     x = rng.standard_normal((2, 5, 5, 3)).astype(np.float32)
     layer(x)
     a = layer.kernel.numpy().reshape(27, 4)
     layer.run_alpha_update(0)
     assert float(layer.alpha) == 0.0
     b, c = _svd_factors(a, 1)  # k = ceil(4 · 100 / 400)
-    expected = tf.nn.conv2d(x, (b @ c).reshape(3, 3, 3, 4).astype(np.float32), 1,
-                            "SAME").numpy() + layer.bias.numpy()
+    expected = (
+        tf.nn.conv2d(x, (b @ c).reshape(3, 3, 3, 4).astype(np.float32), 1, "SAME").numpy()
+        + layer.bias.numpy()
+    )
     np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-4, atol=1e-4)
 
 
@@ -143,10 +161,13 @@ def test_bad_input_is_a_value_error_naming_it():
     with pytest.raises(ValueError, match="only Dense and Conv2D"):
         mk.compress_model(
             tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.ReLU(name="r")]),
-            "rank=200", layers=["r"])
+            "rank=200",
+            layers=["r"],
+        )
     with pytest.raises(ValueError, match="no Dense or Conv2D"):
-        mk.compress_model(tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.ReLU()]),
-                          "rank=200")
+        mk.compress_model(
+            tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.ReLU()]), "rank=200"
+        )
     with pytest.raises(ValueError, match="no_such_hparam"):
         mk.CompressedDense(4, spec="no_such_hparam=1")
     with pytest.raises(ValueError, match="units"):
@@ -158,8 +179,9 @@ def test_bad_input_is_a_value_error_naming_it():
 def test_callback_without_compressed_layers_fails_clearly(rng):
     x, y = _data(rng)
     model = _mlp()
-    model.compile(optimizer="sgd",
-                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer="sgd", loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     with pytest.raises(ValueError, match="no CompressedDense"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[mk.CompressionCallback()])
 
@@ -187,6 +209,11 @@ def test_tf_keras_where_installed():
     except ImportError:
         pytest.skip("tf_keras is not installed")
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1")
-    done = subprocess.run([sys.executable, "-c", _TF_KERAS_SCRIPT], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _TF_KERAS_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]

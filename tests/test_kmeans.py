@@ -1,4 +1,5 @@
 """KMeansQuantize / kmeans_dequantize: native kernel and composite against NumPy oracles."""
+
 import os
 import subprocess
 import sys
@@ -29,8 +30,9 @@ def assert_member_means(a, codebook, codes, block_size=1, atol=1e-6):
     """Every used codebook row is the mean of the blocks coded to it (a Lloyd fixed point)."""
     points, flat_codes = blocks_of(a, block_size), np.asarray(codes).reshape(-1)
     for row in np.unique(flat_codes):
-        np.testing.assert_allclose(codebook[row], points[flat_codes == row].mean(0), rtol=0,
-                                   atol=atol)
+        np.testing.assert_allclose(
+            codebook[row], points[flat_codes == row].mean(0), rtol=0, atol=atol
+        )
 
 
 def relative_error(a, codebook, codes):
@@ -47,8 +49,9 @@ def numpy_lloyd_1d(x, k, iterations):
         for j in range(k):
             if np.any(codes == j):
                 centroids[j] = x[codes == j].mean()
-    return np.sqrt(((x - centroids[np.abs(x[:, None] - centroids).argmin(1)]) ** 2).sum()
-                   / (x ** 2).sum())
+    return np.sqrt(
+        ((x - centroids[np.abs(x[:, None] - centroids).argmin(1)]) ** 2).sum() / (x**2).sum()
+    )
 
 
 def numpy_optimal_1d_cost(x, k):
@@ -62,18 +65,21 @@ def numpy_optimal_1d_cost(x, k):
 
     best = np.array([cost(0, j) if j else np.inf for j in range(n + 1)])
     for _ in range(1, k):
-        best = np.array([min((best[i] + cost(i, j) for i in range(1, j)), default=np.inf)
-                         for j in range(n + 1)])
+        best = np.array(
+            [min((best[i] + cost(i, j) for i in range(1, j)), default=np.inf) for j in range(n + 1)]
+        )
     return best[n]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape,num_clusters", [((1, 1), 1), ((37, 50), 8), ((200, 300), 16),
-                                                ((30, 40), 300)])
+@pytest.mark.parametrize(
+    "shape,num_clusters", [((1, 1), 1), ((37, 50), 8), ((200, 300), 16), ((30, 40), 300)]
+)
 def test_scalar_result_is_a_lloyd_fixed_point(implementation, shape, num_clusters, dtype, rng):
     a = rng.standard_normal(shape).astype(dtype)
-    codebook, codes = ops.kmeans_quantize(a, num_clusters, max_iterations=1000,
-                                          implementation=implementation)
+    codebook, codes = ops.kmeans_quantize(
+        a, num_clusters, max_iterations=1000, implementation=implementation
+    )
     assert codebook.dtype == dtype and codebook.shape == (num_clusters, 1)
     assert codes.shape == shape and codes.dtype == ops.kmeans.code_dtype_for(num_clusters)
     codebook, codes = codebook.numpy(), codes.numpy()
@@ -102,8 +108,9 @@ def test_optimal_method_matches_exact_dynamic_programme(rng):
     for k in (1, 3, 7):
         codebook, codes = ops.kmeans_quantize(x, k, method="optimal", implementation="native")
         rebuilt = ops.kmeans_dequantize(codebook, codes).numpy()
-        np.testing.assert_allclose(((rebuilt - x) ** 2).sum(), numpy_optimal_1d_cost(x[0], k),
-                                   rtol=1e-9)
+        np.testing.assert_allclose(
+            ((rebuilt - x) ** 2).sum(), numpy_optimal_1d_cost(x[0], k), rtol=1e-9
+        )
         lloyd = ops.kmeans_quantize(x, k, implementation="native")
         assert relative_error(x, codebook, codes) <= relative_error(x, *lloyd) + 1e-12
 
@@ -111,25 +118,30 @@ def test_optimal_method_matches_exact_dynamic_programme(rng):
 @pytest.mark.parametrize("block_size", [2, 4])
 def test_vector_result_is_a_lloyd_fixed_point(block_size, rng):
     a = rng.standard_normal((64, 48)).astype(np.float32)
-    codebook, codes = ops.kmeans_quantize(a, 12, block_size=block_size, seed=7,
-                                          max_iterations=1000, implementation="native")
+    codebook, codes = ops.kmeans_quantize(
+        a, 12, block_size=block_size, seed=7, max_iterations=1000, implementation="native"
+    )
     assert codebook.shape == (12, block_size) and codes.shape == (64, 48 // block_size)
     assert_nearest_codes(a, codebook.numpy(), codes.numpy(), block_size, atol=1e-6)
     assert_member_means(a, codebook.numpy(), codes.numpy(), block_size, atol=1e-5)
-    composite = ops.kmeans_quantize(a, 12, block_size=block_size, seed=7,
-                                    implementation="composite")
+    composite = ops.kmeans_quantize(
+        a, 12, block_size=block_size, seed=7, implementation="composite"
+    )
     assert_nearest_codes(a, composite[0].numpy(), composite[1].numpy(), block_size, atol=1e-4)
     assert abs(relative_error(a, *composite) - relative_error(a, codebook, codes)) < 0.03
 
 
 def test_same_seed_same_result_other_seed_other_init(rng):
     a = rng.standard_normal((40, 60)).astype(np.float32)
-    first = ops.kmeans_quantize(a, 10, block_size=3, seed=1, max_iterations=2,
-                                implementation="native")
-    again = ops.kmeans_quantize(a, 10, block_size=3, seed=1, max_iterations=2,
-                                implementation="native")
-    other = ops.kmeans_quantize(a, 10, block_size=3, seed=2, max_iterations=2,
-                                implementation="native")
+    first = ops.kmeans_quantize(
+        a, 10, block_size=3, seed=1, max_iterations=2, implementation="native"
+    )
+    again = ops.kmeans_quantize(
+        a, 10, block_size=3, seed=1, max_iterations=2, implementation="native"
+    )
+    other = ops.kmeans_quantize(
+        a, 10, block_size=3, seed=2, max_iterations=2, implementation="native"
+    )
     for x, y in zip(first, again):
         np.testing.assert_array_equal(x.numpy(), y.numpy())
     assert not np.array_equal(first[0].numpy(), other[0].numpy())
@@ -151,8 +163,14 @@ sys.stdout.write("".join(t.numpy().tobytes().hex() for pair in outs for t in pai
 def test_results_do_not_depend_on_thread_count():
     def run(threads):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-        return subprocess.run([sys.executable, "-c", _THREADS_SCRIPT, threads], cwd=REPO,
-                              env=env, check=True, capture_output=True, text=True).stdout
+        return subprocess.run(
+            [sys.executable, "-c", _THREADS_SCRIPT, threads],
+            cwd=REPO,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
 
     single = run("1")
     assert len(single) > 0 and single == run("default")
@@ -174,10 +192,12 @@ def test_dequantize_round_trip_and_codebook_gradient(mode, rng):
 
     expected = np.zeros_like(codebook)
     np.add.at(expected, codes.reshape(-1), upstream.reshape(-1, 3))
-    np.testing.assert_allclose(run_in_mode(mode, gradient, tf.constant(codebook)).numpy(),
-                               expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        run_in_mode(mode, gradient, tf.constant(codebook)).numpy(), expected, rtol=1e-12
+    )
     theoretical, numerical = tf.test.compute_gradient(
-        lambda c: ops.kmeans_dequantize(c, codes), [tf.constant(codebook)])
+        lambda c: ops.kmeans_dequantize(c, codes), [tf.constant(codebook)]
+    )
     np.testing.assert_allclose(theoretical[0], numerical[0], rtol=1e-6, atol=1e-6)
 
 
@@ -188,12 +208,14 @@ def test_quantize_then_dequantize_round_trip(implementation, rng):
     np.testing.assert_array_equal(ops.kmeans_dequantize(codebook, codes).numpy(), expected)
 
 
-@pytest.mark.parametrize("num_clusters,dtype", [(1, tf.uint8), (256, tf.uint8),
-                                                (257, tf.int32), (4000, tf.int32)])
+@pytest.mark.parametrize(
+    "num_clusters,dtype", [(1, tf.uint8), (256, tf.uint8), (257, tf.int32), (4000, tf.int32)]
+)
 def test_code_dtype(implementation, num_clusters, dtype, rng):
     a = rng.standard_normal((50, 100)).astype(np.float32)
-    codebook, codes = ops.kmeans_quantize(a, num_clusters, max_iterations=5,
-                                          implementation=implementation)
+    codebook, codes = ops.kmeans_quantize(
+        a, num_clusters, max_iterations=5, implementation=implementation
+    )
     assert codes.dtype == dtype and codebook.shape == (num_clusters, 1)
     assert int(codes.numpy().max()) < num_clusters
 
@@ -227,20 +249,21 @@ def test_fewer_distinct_blocks_than_clusters_pads_with_zeros():
 def test_snap_zero(implementation, block_size, rng):
     a = (rng.standard_normal((40, 40)) + 0.3).astype(np.float32)
     plain, _ = ops.kmeans_quantize(a, 8, block_size=block_size, implementation=implementation)
-    codebook, codes = ops.kmeans_quantize(a, 8, block_size=block_size, snap_zero=True,
-                                          implementation=implementation)
+    codebook, codes = ops.kmeans_quantize(
+        a, 8, block_size=block_size, snap_zero=True, implementation=implementation
+    )
     plain, codebook = plain.numpy(), codebook.numpy()
-    nearest = np.argmin((plain ** 2).sum(1))
+    nearest = np.argmin((plain**2).sum(1))
     np.testing.assert_array_equal(codebook[nearest], 0)
     np.testing.assert_array_equal(np.delete(codebook, nearest, 0), np.delete(plain, nearest, 0))
     assert_nearest_codes(a, codebook, codes.numpy(), block_size, atol=1e-5)
 
 
-@pytest.mark.parametrize("shape,block_size", [((0, 4), 1), ((3, 0), 1), ((0, 0), 2),
-                                              ((0, 6), 3)])
+@pytest.mark.parametrize("shape,block_size", [((0, 4), 1), ((3, 0), 1), ((0, 0), 2), ((0, 6), 3)])
 def test_zero_sized_input(implementation, shape, block_size):
-    codebook, codes = ops.kmeans_quantize(np.zeros(shape, np.float32), 3, block_size=block_size,
-                                          implementation=implementation)
+    codebook, codes = ops.kmeans_quantize(
+        np.zeros(shape, np.float32), 3, block_size=block_size, implementation=implementation
+    )
     np.testing.assert_array_equal(codebook.numpy(), np.zeros((3, block_size)))
     assert codes.shape == (shape[0], shape[1] // block_size)
 
@@ -250,8 +273,10 @@ def test_zero_sized_input(implementation, shape, block_size):
 def test_modes(implementation, mode, rng):
     a = rng.standard_normal((30, 20)).astype(np.float32)
     codebook, codes = run_in_mode(
-        mode, lambda x: ops.kmeans_quantize(x, 6, max_iterations=300,
-                                            implementation=implementation), a)
+        mode,
+        lambda x: ops.kmeans_quantize(x, 6, max_iterations=300, implementation=implementation),
+        a,
+    )
     assert_nearest_codes(a, codebook.numpy(), codes.numpy(), atol=1e-6)
     assert_member_means(a, codebook.numpy(), codes.numpy(), atol=1e-5)
 
@@ -261,8 +286,13 @@ def test_tf1_graph_and_session(implementation, block_size, snap_zero, rng):
     a = rng.standard_normal((12, 10)).astype(np.float32)
     with tf.Graph().as_default():
         placeholder = tf.compat.v1.placeholder(tf.float32, [None, 10])
-        codebook, codes = ops.kmeans_quantize(placeholder, 4, block_size=block_size,
-                                              snap_zero=snap_zero, implementation=implementation)
+        codebook, codes = ops.kmeans_quantize(
+            placeholder,
+            4,
+            block_size=block_size,
+            snap_zero=snap_zero,
+            implementation=implementation,
+        )
         assert codebook.shape.as_list() == [4, block_size]
         assert codes.shape.as_list() == [None, 10 // block_size]
         with tf.compat.v1.Session() as session:
@@ -273,9 +303,16 @@ def test_tf1_graph_and_session(implementation, block_size, snap_zero, rng):
 
 
 @pytest.mark.parametrize("implementation", ["native", "composite"])
-@pytest.mark.parametrize("bad,dtype", [(np.nan, np.float32), (np.inf, np.float32),
-                                       (-np.inf, np.float32), (1.7e308, np.float64),
-                                       (-2e150, np.float64)])
+@pytest.mark.parametrize(
+    "bad,dtype",
+    [
+        (np.nan, np.float32),
+        (np.inf, np.float32),
+        (-np.inf, np.float32),
+        (1.7e308, np.float64),
+        (-2e150, np.float64),
+    ],
+)
 def test_non_finite_or_overflowing_values_raise(implementation, bad, dtype):
     """Beyond 1e150 the squared distances overflow: an error, never an inf codebook."""
     a = np.ones((3, 4), dtype)
@@ -306,12 +343,18 @@ def test_bad_arguments_raise_value_error(implementation, shape, kwargs, message)
 
 def test_other_bad_python_arguments():
     a = np.ones((2, 2), np.float32)
-    for kwargs, message in [(dict(seed=-1), "`seed`"), (dict(snap_zero=1), "`snap_zero`"),
-                            (dict(method="kmeans"), "`method`"), (dict(num_clusters=2.5), "`num")]:
+    for kwargs, message in [
+        (dict(seed=-1), "`seed`"),
+        (dict(snap_zero=1), "`snap_zero`"),
+        (dict(method="kmeans"), "`method`"),
+        (dict(num_clusters=2.5), "`num"),
+    ]:
         with pytest.raises(ValueError, match=message):
             ops.kmeans_quantize(a, **{"num_clusters": 2, **kwargs})
-    for value, message in [(np.ones((2, 2), np.int32), "`a` must be a floating"),
-                           (np.ones((2, 2), np.float16), "`a` must have dtype float32")]:
+    for value, message in [
+        (np.ones((2, 2), np.int32), "`a` must be a floating"),
+        (np.ones((2, 2), np.float16), "`a` must have dtype float32"),
+    ]:
         with pytest.raises(ValueError, match=message):
             ops.kmeans_quantize(value, 2)
     with pytest.raises(ValueError, match="`codes` must have dtype"):

@@ -2,6 +2,7 @@
 
 Each case runs in a fresh interpreter: loading is once per process by design.
 """
+
 import os
 import subprocess
 import sys
@@ -35,8 +36,9 @@ def run_probe(**env_overrides):
     env.update(env_overrides)
     root = os.path.dirname(os.path.dirname(os.path.abspath(_loader.__file__)))
     env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(root), env.get("PYTHONPATH", "")])
-    out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     return dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
 
@@ -62,10 +64,13 @@ def test_missing_library_falls_back_with_one_warning(tmp_path):
     assert result["RESULT"] == str([[1.0] * 3] * 2)
 
 
-@pytest.mark.parametrize("marker,reason", [
-    (b"tf_matcomp built for TensorFlow 1.15.0\n", "built for TensorFlow 1.15.0"),
-    (b"no marker here", "carries no TF version marker"),
-])
+@pytest.mark.parametrize(
+    "marker,reason",
+    [
+        (b"tf_matcomp built for TensorFlow 1.15.0\n", "built for TensorFlow 1.15.0"),
+        (b"no marker here", "carries no TF version marker"),
+    ],
+)
 def test_library_for_another_tf_is_not_loaded(tmp_path, marker, reason):
     fake = tmp_path / "_matcomp_ops.so"
     fake.write_bytes(b"\x7fELF" + marker)  # must be rejected before any dlopen

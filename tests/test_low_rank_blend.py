@@ -1,4 +1,5 @@
 """LowRankBlend: native kernel and composite against a NumPy oracle, gradients, bad input."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,7 +8,13 @@ from conftest import run_in_mode
 from tf_matcomp import ops
 
 SHAPES = [  # (m, n, k)
-    (1, 1, 1), (7, 5, 1), (1, 9, 3), (9, 1, 3), (6, 6, 6), (33, 17, 8), (64, 300, 20),
+    (1, 1, 1),
+    (7, 5, 1),
+    (1, 9, 3),
+    (9, 1, 3),
+    (6, 6, 6),
+    (33, 17, 8),
+    (64, 300, 20),
     (257, 129, 64),
 ]
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-12}
@@ -18,8 +25,11 @@ def oracle(a, b, c, alpha):
 
 
 def random_inputs(rng, m, n, k, dtype):
-    return (rng.standard_normal((m, n)).astype(dtype), rng.standard_normal((m, k)).astype(dtype),
-            rng.standard_normal((k, n)).astype(dtype))
+    return (
+        rng.standard_normal((m, n)).astype(dtype),
+        rng.standard_normal((m, k)).astype(dtype),
+        rng.standard_normal((k, n)).astype(dtype),
+    )
 
 
 def assert_close(actual, expected, dtype):
@@ -33,8 +43,14 @@ def assert_close(actual, expected, dtype):
 def test_matches_numpy(implementation, mode, shape, dtype, rng):
     a, b, c = random_inputs(rng, *shape, dtype)
     for alpha in (0.0, 0.37, 1.0):
-        got = run_in_mode(mode, lambda *x: ops.low_rank_blend(*x, implementation=implementation),
-                          a, b, c, dtype(alpha))
+        got = run_in_mode(
+            mode,
+            lambda *x: ops.low_rank_blend(*x, implementation=implementation),
+            a,
+            b,
+            c,
+            dtype(alpha),
+        )
         assert got.dtype == tf.as_dtype(dtype)
         assert_close(got.numpy(), oracle(a, b, c, dtype(alpha)), dtype)
 
@@ -42,8 +58,14 @@ def test_matches_numpy(implementation, mode, shape, dtype, rng):
 @pytest.mark.parametrize("implementation", ["auto", "composite"])
 def test_jit_compile_runs_the_composite(implementation, rng):
     a, b, c = random_inputs(rng, 40, 30, 5, np.float32)
-    got = run_in_mode("jit", lambda *x: ops.low_rank_blend(*x, implementation=implementation),
-                      a, b, c, np.float32(0.25))
+    got = run_in_mode(
+        "jit",
+        lambda *x: ops.low_rank_blend(*x, implementation=implementation),
+        a,
+        b,
+        c,
+        np.float32(0.25),
+    )
     assert_close(got.numpy(), oracle(a, b, c, np.float32(0.25)), np.float32)
 
 
@@ -71,8 +93,9 @@ def test_auto_uses_native_in_functions_and_the_composite_under_xla():
 @pytest.mark.parametrize("dtype", [np.float16, tf.bfloat16.as_numpy_dtype])
 def test_half_precision(implementation, dtype, rng):
     a, b, c = random_inputs(rng, 30, 20, 4, np.float32)
-    got = ops.low_rank_blend(a.astype(dtype), b.astype(dtype), c.astype(dtype), 0.3,
-                             implementation=implementation)
+    got = ops.low_rank_blend(
+        a.astype(dtype), b.astype(dtype), c.astype(dtype), 0.3, implementation=implementation
+    )
     expected = oracle(*(x.astype(dtype).astype(np.float32) for x in (a, b, c)), 0.3)
     np.testing.assert_allclose(got.numpy().astype(np.float32), expected, rtol=0.05, atol=0.1)
 
@@ -81,8 +104,9 @@ def test_tf1_graph_and_session(implementation, rng):
     a, b, c = random_inputs(rng, 12, 10, 3, np.float32)
     with tf.Graph().as_default():
         alpha = tf.compat.v1.placeholder(tf.float32, [])
-        w = ops.low_rank_blend(tf.constant(a), tf.constant(b), tf.constant(c), alpha,
-                               implementation=implementation)
+        w = ops.low_rank_blend(
+            tf.constant(a), tf.constant(b), tf.constant(c), alpha, implementation=implementation
+        )
         with tf.compat.v1.Session() as session:
             got = session.run(w, {alpha: 0.8})
     assert_close(got, oracle(a, b, c, np.float32(0.8)), np.float32)
@@ -124,14 +148,19 @@ def test_gradients_match_formulas_and_finite_differences(implementation, mode, r
         return tape.gradient(loss, [a, b, c, alpha])
 
     grads = run_in_mode(mode, loss_and_grads, *(tf.constant(x) for x in (a, b, c, alpha)))
-    expected = [alpha * upstream, (1 - alpha) * upstream @ c.T, (1 - alpha) * b.T @ upstream,
-                np.sum(upstream * (a - b @ c))]
+    expected = [
+        alpha * upstream,
+        (1 - alpha) * upstream @ c.T,
+        (1 - alpha) * b.T @ upstream,
+        np.sum(upstream * (a - b @ c)),
+    ]
     for got, want in zip(grads, expected):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-10, atol=1e-10)
 
     theoretical, numerical = tf.test.compute_gradient(
         lambda a, b, c, alpha: ops.low_rank_blend(a, b, c, alpha, implementation=implementation),
-        [tf.constant(x) for x in (a, b, c, alpha)])
+        [tf.constant(x) for x in (a, b, c, alpha)],
+    )
     for t, n in zip(theoretical, numerical):
         np.testing.assert_allclose(t, n, rtol=1e-6, atol=1e-6)
 
@@ -174,9 +203,13 @@ BAD_INPUTS = [  # (a shape, b shape, c shape, alpha, argument named in the error
 @pytest.mark.parametrize("a_shape,b_shape,c_shape,alpha,message", BAD_INPUTS)
 def test_bad_shapes_raise_value_error(implementation, a_shape, b_shape, c_shape, alpha, message):
     with pytest.raises(ValueError, match=message):
-        ops.low_rank_blend(np.ones(a_shape, np.float32), np.ones(b_shape, np.float32),
-                           np.ones(c_shape, np.float32), np.float32(alpha) if np.isscalar(alpha)
-                           else np.array(alpha, np.float32), implementation=implementation)
+        ops.low_rank_blend(
+            np.ones(a_shape, np.float32),
+            np.ones(b_shape, np.float32),
+            np.ones(c_shape, np.float32),
+            np.float32(alpha) if np.isscalar(alpha) else np.array(alpha, np.float32),
+            implementation=implementation,
+        )
 
 
 @pytest.mark.parametrize("a_shape,b_shape,c_shape,alpha,message", BAD_INPUTS)
@@ -186,8 +219,11 @@ def test_bad_shapes_raise_in_kernel(a_shape, b_shape, c_shape, alpha, message):
     argument = message.split("`")[1]
     with pytest.raises(tf.errors.InvalidArgumentError, match=f"`{argument}`"):
         library.matcomp_low_rank_blend(
-            np.ones(a_shape, np.float32), np.ones(b_shape, np.float32),
-            np.ones(c_shape, np.float32), np.array(alpha, np.float32))
+            np.ones(a_shape, np.float32),
+            np.ones(b_shape, np.float32),
+            np.ones(c_shape, np.float32),
+            np.array(alpha, np.float32),
+        )
 
 
 def test_wrong_dtypes_raise_value_error(implementation):
@@ -196,14 +232,16 @@ def test_wrong_dtypes_raise_value_error(implementation):
     with pytest.raises(ValueError, match="`a` must be a floating tensor"):
         ops.low_rank_blend(ints, floats, floats, 0.5, implementation=implementation)
     with pytest.raises(ValueError, match="`b` must have dtype float32"):
-        ops.low_rank_blend(floats, floats.astype(np.float64), floats, 0.5,
-                           implementation=implementation)
+        ops.low_rank_blend(
+            floats, floats.astype(np.float64), floats, 0.5, implementation=implementation
+        )
 
 
 def test_unknown_implementation_raises():
     with pytest.raises(ValueError, match="implementation must be one of"):
-        ops.low_rank_blend(np.ones((1, 1)), np.ones((1, 1)), np.ones((1, 1)), 0.5,
-                           implementation="fast")
+        ops.low_rank_blend(
+            np.ones((1, 1)), np.ones((1, 1)), np.ones((1, 1)), 0.5, implementation="fast"
+        )
 
 
 def test_auto_gradients_inside_tf_function_and_keras_style_variables(rng):

@@ -1,4 +1,5 @@
 """Each bug of graph_compression listed in shared/notes/peer.md, pinned as fixed."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -33,21 +34,26 @@ def test_python_path_with_end_minus_one_runs_and_respects_frequency():
     # The peer's Python path tested `step < end`, so end=-1 never ran; and it ignored frequency.
     _, _, fired = _graph_python_run(
         "update_option=1,rank=200,compression_frequency=10,alpha_decrement_value=0.1",
-        range(0, 100, 3))
+        range(0, 100, 3),
+    )
     assert fired == [9, 21, 33, 45, 57, 69, 81, 93]
 
 
 def test_python_path_does_not_grow_the_graph_or_bake_in_constants():
     alphas, counts, _ = _graph_python_run(
-        "update_option=1,rank=200,compression_frequency=1,alpha_decrement_value=0.25", range(8))
+        "update_option=1,rank=200,compression_frequency=1,alpha_decrement_value=0.25", range(8)
+    )
     assert alphas == [0.75, 0.5, 0.25, 0.0, 0.0, 0.0, 0.0, 0.0]  # frequency 1: fires from 0
     assert len(set(counts)) == 1, counts  # every update ran ops built with the op
 
 
 def test_python_path_in_eager_respects_end_and_frequency():
     obj = compression_wrapper.get_apply_compression(
-        _spec("update_option=1,rank=200,compression_frequency=4,begin_compression_step=2,"
-              "end_compression_step=11,alpha_decrement_value=0.1"))
+        _spec(
+            "update_option=1,rank=200,compression_frequency=4,begin_compression_step=2,"
+            "end_compression_step=11,alpha_decrement_value=0.1"
+        )
+    )
     obj.apply_compression(tf.Variable(tf.ones([5, 4])), "eager_python")
     fired = [step for step in range(20) if obj.run_update_step(step_number=step)[0]]
     assert fired == [3, 7, 11]
@@ -101,13 +107,15 @@ def test_no_compression_runs_at_build_time(graph):
 
 @pytest.mark.parametrize("option", [1, 2, 3, 4])
 def test_spec_is_not_mutated_and_global_rng_untouched(option):
-    spec = _spec(f"compression_option={option},rank={16 if option == 4 else 200},"
-                 "compression_frequency=1")
+    spec = _spec(
+        f"compression_option={option},rank={16 if option == 4 else 200},compression_frequency=1"
+    )
     before = spec.values()
     rng_state = np.random.get_state()[1].copy()
     obj = compression_wrapper.get_apply_compression(spec)
-    obj.apply_compression(tf.Variable(np.random.default_rng(0).standard_normal(
-        (8, 8)).astype(np.float32)), "mutate")
+    obj.apply_compression(
+        tf.Variable(np.random.default_rng(0).standard_normal((8, 8)).astype(np.float32)), "mutate"
+    )
     obj.run_update_step(step_number=0)
     obj.get_compression_ops()[0].update(5)
     assert spec.values() == before
@@ -122,7 +130,8 @@ def test_all_update_op_works_for_every_update_option(update_option):
         global_step = tf.compat.v1.train.get_or_create_global_step()
         obj = compression_wrapper.get_apply_compression(
             _spec(f"update_option={update_option},rank=200,compression_frequency=1"),
-            global_step=global_step)
+            global_step=global_step,
+        )
         obj.apply_compression(tf.compat.v1.get_variable("w", [4, 4]), "every_option")
         with tf.control_dependencies([obj.all_update_op()]):
             train = tf.compat.v1.assign_add(global_step, 1)

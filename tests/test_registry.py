@@ -1,5 +1,6 @@
 """The method registry and the compressed forms: every option, every form product against the
 dense Â, sizes for every dtype, config round trips, and the package without `_core`."""
+
 import os
 import subprocess
 import sys
@@ -16,14 +17,19 @@ from tf_matcomp.compressors.form import CompressedForm
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHAPE = (24, 16)
 # Specs under which each method compresses a SHAPE matrix to something smaller than dense.
-SPECS = {"lowrank": "rank=400", "simhash": "rank=400", "dictionary": "rank=400",
-         "kmeans": "rank=4,block_size=2"}
+SPECS = {
+    "lowrank": "rank=400",
+    "simhash": "rank=400",
+    "dictionary": "rank=400",
+    "kmeans": "rank=4,block_size=2",
+}
 
 
 def _spec(method, extra=""):
     text = f"compression_option={method.option},{SPECS[method.name]}"
     return compression_op.CompressionOp.get_default_hparams().parse(
-        f"{text},{extra}" if extra else text)
+        f"{text},{extra}" if extra else text
+    )
 
 
 def _compressed(method, rng):
@@ -57,14 +63,20 @@ def test_every_option_maps_to_its_method_and_apply_class():
     for option in registry.SUPPORTED_COMPRESSION_OPTIONS:
         method = registry.method_for_option(option)
         spec = compression_op.CompressionOp.get_default_hparams().parse(
-            f"compression_option={option},rank=200")
+            f"compression_option={option},rank=200"
+        )
         apply = compression_wrapper.get_apply_compression(spec)
         assert type(apply.get_matrix_compressor()) is method.compressor_class
-    names = {2: "SimhashApplyCompression", 3: "DLApplyCompression",
-             4: "SimhashApplyCompression", 1: "ApplyCompression"}
+    names = {
+        2: "SimhashApplyCompression",
+        3: "DLApplyCompression",
+        4: "SimhashApplyCompression",
+        1: "ApplyCompression",
+    }
     for option, name in names.items():
         spec = compression_op.CompressionOp.get_default_hparams().parse(
-            f"compression_option={option},rank=200")
+            f"compression_option={option},rank=200"
+        )
         assert type(compression_wrapper.get_apply_compression(spec)).__name__ == name
 
 
@@ -77,7 +89,8 @@ def test_unknown_options_name_the_hparam_and_list_the_known_ones(option):
 def test_names_are_unique_and_the_cli_offers_exactly_them():
     assert len({m.form_class.kind for m in METHODS}) == len(METHODS)
     assert cli._parser()._subparsers._group_actions[0].choices["compress"]._option_string_actions[
-        "--method"].choices == sorted(registry.METHODS)
+        "--method"
+    ].choices == sorted(registry.METHODS)
     with pytest.raises(ValueError, match="unknown compression method 'svd'"):
         registry.method_named("svd")
 
@@ -89,13 +102,23 @@ def test_form_variables_are_the_factor_specs_and_sizes_follow_the_dtype(method, 
     form = compressor.form(SHAPE, dtype)
     specs = compressor.factor_specs(SHAPE, dtype)
     assert [(tuple(s.shape), s.dtype.name) for s in specs] == [
-        (tuple(shape), name) for _, shape, name in form.variables()]
+        (tuple(shape), name) for _, shape, name in form.variables()
+    ]
     assert form.nbytes() * 8 == sum(s.bits for s in specs)
     assert form.dense_nbytes() == SHAPE[0] * SHAPE[1] * dtype.size
-    float_bytes = sum(int(np.prod(shape)) for _, shape, name in form.variables()
-                      if tf.as_dtype(name).is_floating) * dtype.size
-    other_bytes = sum(int(np.prod(shape)) * tf.as_dtype(name).size
-                      for _, shape, name in form.variables() if not tf.as_dtype(name).is_floating)
+    float_bytes = (
+        sum(
+            int(np.prod(shape))
+            for _, shape, name in form.variables()
+            if tf.as_dtype(name).is_floating
+        )
+        * dtype.size
+    )
+    other_bytes = sum(
+        int(np.prod(shape)) * tf.as_dtype(name).size
+        for _, shape, name in form.variables()
+        if not tf.as_dtype(name).is_floating
+    )
     assert form.nbytes() == float_bytes + other_bytes
     assert form.nbytes() < form.dense_nbytes()
 
@@ -115,11 +138,13 @@ def test_form_products_match_the_dense_oracle(method, implementation, rng):
     np.testing.assert_allclose(form.matrix(arrays).numpy(), oracle, **tol)
     np.testing.assert_allclose(form.matmul(tf.constant(x), arrays).numpy(), x @ oracle, **tol)
     np.testing.assert_allclose(form.matmul(tf.constant(x3), arrays).numpy(), x3 @ oracle, **tol)
-    np.testing.assert_allclose(form.transposed_matmul(tf.constant(xt), arrays).numpy(),
-                               xt @ oracle.T, **tol)
+    np.testing.assert_allclose(
+        form.transposed_matmul(tf.constant(xt), arrays).numpy(), xt @ oracle.T, **tol
+    )
     np.testing.assert_allclose(form.gather_rows(ids, arrays).numpy(), oracle[ids], **tol)
-    np.testing.assert_allclose(form.blend(tf.constant(a), arrays, 0.25).numpy(),
-                               0.25 * a + 0.75 * oracle, **tol)
+    np.testing.assert_allclose(
+        form.blend(tf.constant(a), arrays, 0.25).numpy(), 0.25 * a + 0.75 * oracle, **tol
+    )
     np.testing.assert_allclose(compressor.reconstruct(arrays, SHAPE).numpy(), oracle, **tol)
 
 
@@ -127,8 +152,9 @@ def test_form_products_match_the_dense_oracle(method, implementation, rng):
 def test_compression_op_products_use_the_form(method, rng):
     a, _, _ = _compressed(method, rng)
     variable = tf.Variable(a)
-    spec = _spec(method, "begin_compression_step=0,compression_frequency=1,"
-                         "alpha_decrement_value=0.5")
+    spec = _spec(
+        method, "begin_compression_step=0,compression_frequency=1,alpha_decrement_value=0.5"
+    )
     apply = compression_wrapper.get_apply_compression(spec)
     apply.apply_compression(variable, "w")
     op = apply.get_last_compression_op()
@@ -139,8 +165,9 @@ def test_compression_op_products_use_the_form(method, rng):
     xt = rng.standard_normal((4, SHAPE[1])).astype(np.float32)
     np.testing.assert_allclose(op.get_apply_matmul(xt).numpy(), xt @ w.T, rtol=1e-4, atol=1e-4)
     ids = np.array([3, 1, 3])
-    np.testing.assert_allclose(op.get_apply_embedding_lookup(ids).numpy(), w[ids], rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        op.get_apply_embedding_lookup(ids).numpy(), w[ids], rtol=1e-5, atol=1e-5
+    )
     # b_matrix_tfvar / c_matrix_tfvar name the factors the method's entry says.
     for attribute, index in method.factor_attributes.items():
         assert getattr(op, attribute) is op.factor_variables[index]
@@ -164,7 +191,8 @@ def test_a_form_subclass_must_say_how_it_rebuilds_the_matrix():
 
 def test_import_and_numpy_paths_work_without_the_core_module(tmp_path):
     script = tmp_path / "no_core.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import sys, warnings
         import importlib.abc
 
@@ -191,9 +219,11 @@ def test_import_and_numpy_paths_work_without_the_core_module(tmp_path):
         assert (signs == tf_signs.numpy()).all()
         assert np.allclose(scales, tf_scales.numpy())
         print("ok")
-    """))
+    """)
+    )
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            env=env, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")

@@ -1,4 +1,5 @@
 """The alpha schedule: firing steps, alpha staircase, validation; Python rule == TF rule."""
+
 import itertools
 
 import numpy as np
@@ -20,7 +21,7 @@ def test_begin_and_end_are_inclusive():
 
 def test_end_minus_one_never_stops():
     schedule = AlphaSchedule(begin_step=0, end_step=-1, frequency=1000, alpha_decrement=0.5)
-    assert schedule.firing_steps(range(0, 10 ** 7, 250)) == list(range(1000, 10 ** 7, 1000))
+    assert schedule.firing_steps(range(0, 10**7, 250)) == list(range(1000, 10**7, 1000))
 
 
 def test_alpha_staircase_is_exact_and_reaches_zero():
@@ -30,20 +31,24 @@ def test_alpha_staircase_is_exact_and_reaches_zero():
     third = AlphaSchedule(alpha_decrement=1 / 3)
     assert third.alpha_after(3) == 0.0
     counts = tf.constant([0, 1, 99, 100, 101], tf.int64)
-    np.testing.assert_array_equal(schedule.alpha_after_tf(counts).numpy(),
-                                  np.float32([1.0, 0.99, 0.01, 0.0, 0.0]))
+    np.testing.assert_array_equal(
+        schedule.alpha_after_tf(counts).numpy(), np.float32([1.0, 0.99, 0.01, 0.0, 0.0])
+    )
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(begin_step=-1), "begin_compression_step"),
-    (dict(begin_step=10, end_step=5), "end_compression_step"),
-    (dict(end_step=-2), "end_compression_step"),
-    (dict(frequency=0), "compression_frequency"),
-    (dict(alpha_decrement=0.0), "alpha_decrement_value"),
-    (dict(alpha_decrement=1.5), "alpha_decrement_value"),
-    (dict(alpha_decrement=float("nan")), "alpha_decrement_value"),
-    (dict(frequency=2.5), "compression_frequency"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(begin_step=-1), "begin_compression_step"),
+        (dict(begin_step=10, end_step=5), "end_compression_step"),
+        (dict(end_step=-2), "end_compression_step"),
+        (dict(frequency=0), "compression_frequency"),
+        (dict(alpha_decrement=0.0), "alpha_decrement_value"),
+        (dict(alpha_decrement=1.5), "alpha_decrement_value"),
+        (dict(alpha_decrement=float("nan")), "alpha_decrement_value"),
+        (dict(frequency=2.5), "compression_frequency"),
+    ],
+)
 def test_invalid_schedules_name_the_hparam(kwargs, name):
     with pytest.raises(ValueError, match=name):
         AlphaSchedule(**kwargs)
@@ -58,15 +63,18 @@ def test_tf_rule_matches_python_rule(begin, end, frequency):
     schedule = AlphaSchedule(begin, end, frequency, 0.1)
     steps, lasts = zip(*itertools.product(range(-1, 40), range(-1, 40)))
     expected = [schedule.should_fire(s, l) for s, l in zip(steps, lasts)]
-    got = tf.function(schedule.should_fire_tf)(tf.constant(steps, tf.int64),
-                                               tf.constant(lasts, tf.int64))
+    got = tf.function(schedule.should_fire_tf)(
+        tf.constant(steps, tf.int64), tf.constant(lasts, tf.int64)
+    )
     np.testing.assert_array_equal(got.numpy(), expected)
 
 
 @pytest.mark.parametrize("path", ["tf", "python"])
 def test_op_alpha_staircase_at_exact_steps(path):
-    spec = "begin_compression_step=3,end_compression_step=14,compression_frequency=4,"\
-           "alpha_decrement_value=0.25,rank=200,update_option=2"
+    spec = (
+        "begin_compression_step=3,end_compression_step=14,compression_frequency=4,"
+        "alpha_decrement_value=0.25,rank=200,update_option=2"
+    )
     weight = tf.Variable(np.random.default_rng(0).standard_normal((6, 4)), dtype=tf.float32)
     tf_matcomp.apply_compression(weight, spec=spec, scope="staircase")
     op = tf_matcomp.get_compression(weight).get_last_compression_op()

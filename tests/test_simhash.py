@@ -1,5 +1,6 @@
 """Simhash: native kernels and composites against a NumPy oracle of the generator and formulas,
 R bit-exact everywhere, gradients, thread-count independence, bad input."""
+
 import subprocess
 import sys
 import textwrap
@@ -35,7 +36,7 @@ def oracle_integers(num_rows, num_bits, seed):
 
 
 def oracle_projection(num_rows, num_bits, seed, dtype):
-    scale = dtype(1 / np.sqrt(8 * (256 ** 2 - 1) / 12))  # 1/σ of a sum of 8 uniform bytes
+    scale = dtype(1 / np.sqrt(8 * (256**2 - 1) / 12))  # 1/σ of a sum of 8 uniform bytes
     return oracle_integers(num_rows, num_bits, seed).astype(dtype) * scale
 
 
@@ -56,31 +57,34 @@ def oracle_scales(a, r, s, scale):
 
 
 def compress(a, num_bits, implementation, seed=5, scale="least_squares"):
-    signs, scales = ops.simhash_compress(a, num_bits, seed=seed, scale=scale,
-                                         implementation=implementation)
+    signs, scales = ops.simhash_compress(
+        a, num_bits, seed=seed, scale=scale, implementation=implementation
+    )
     return signs.numpy(), scales.numpy()
 
 
 # ---------------------------------------------------------------- the generator
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("seed", [0, 1, 2 ** 63 - 1])
+@pytest.mark.parametrize("seed", [0, 1, 2**63 - 1])
 def test_projection_bit_exact_everywhere(implementation, dtype, seed):
     expected = oracle_projection(37, 70, seed, dtype)
     for mode in ("eager", "jit") if implementation == "composite" else ("eager",):
-        got = run_in_mode(mode, lambda: ops.simhash_projection(
-            37, 70, seed, dtype, implementation=implementation))
+        got = run_in_mode(
+            mode, lambda: ops.simhash_projection(37, 70, seed, dtype, implementation=implementation)
+        )
         assert got.dtype == tf.as_dtype(dtype)
         np.testing.assert_array_equal(got.numpy().view(np.uint8), expected.view(np.uint8))
 
 
 def test_projection_distribution():
     integers = oracle_integers(400, 500, 11)
-    np.testing.assert_array_equal(ops.simhash_projection(400, 500, 11, tf.float64).numpy(),
-                                  integers * (1 / np.sqrt(43690)))
+    np.testing.assert_array_equal(
+        ops.simhash_projection(400, 500, 11, tf.float64).numpy(), integers * (1 / np.sqrt(43690))
+    )
     assert integers.min() >= -1020 and integers.max() <= 1020
     r = integers / np.sqrt(43690)
     assert abs(r.mean()) < 0.01 and abs(r.var() - 1) < 0.01
-    excess_kurtosis = np.mean(r ** 4) / r.var() ** 2 - 3
+    excess_kurtosis = np.mean(r**4) / r.var() ** 2 - 3
     assert abs(excess_kurtosis + 0.15) < 0.03
     # Entries depend on (row, col) only, not on the shape asked for; seeds give new draws.
     np.testing.assert_array_equal(oracle_integers(3, 4, 11), integers[:3, :4])
@@ -123,25 +127,33 @@ def test_native_and_composite_signs_differ_only_near_zero(rng):
     noise = 1e-5 * (np.abs(r).T @ np.abs(a.astype(np.float64)))  # float32 rounding, generously
     assert differ.mean() < 1e-3
     assert np.all(np.abs(projected[differ]) <= noise[differ])
-    np.testing.assert_allclose(native_scales[~differ.any(0)], composite_scales[~differ.any(0)],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        native_scales[~differ.any(0)], composite_scales[~differ.any(0)], rtol=1e-5
+    )
 
 
 def low_rank_plus_noise(rng, m, n):
-    return (rng.standard_normal((m, 4)) @ rng.standard_normal((4, n))
-            + 0.05 * rng.standard_normal((m, n)))
+    return rng.standard_normal((m, 4)) @ rng.standard_normal((4, n)) + 0.05 * rng.standard_normal(
+        (m, n)
+    )
 
 
-@pytest.mark.parametrize("make", [lambda rng: rng.standard_normal((128, 96)) * 3 + 1,
-                                  lambda rng: low_rank_plus_noise(rng, 128, 96)],
-                         ids=["shifted_gaussian", "low_rank"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng: rng.standard_normal((128, 96)) * 3 + 1,
+        lambda rng: low_rank_plus_noise(rng, 128, 96),
+    ],
+    ids=["shifted_gaussian", "low_rank"],
+)
 def test_least_squares_never_worse_than_zero_nor_than_norm(implementation, make, rng):
     a = make(rng)
     for num_bits in (1, 8, 32, 256):
         errors = {}
         for scale in ("least_squares", "norm"):
-            signs, scales = ops.simhash_compress(a, num_bits, scale=scale,
-                                                 implementation=implementation)
+            signs, scales = ops.simhash_compress(
+                a, num_bits, scale=scale, implementation=implementation
+            )
             approx = ops.simhash_decompress(signs, scales, 128, implementation=implementation)
             errors[scale] = np.linalg.norm(approx.numpy() - a, axis=0)
         assert np.all(errors["least_squares"] <= np.linalg.norm(a, axis=0) * (1 + 1e-12))
@@ -153,8 +165,9 @@ def test_norm_scale_is_the_peer_formula(implementation, rng):
     a = rng.standard_normal((50, 40))
     signs, scales = ops.simhash_compress(a, 30, scale="norm", implementation=implementation)
     approx = ops.simhash_decompress(signs, scales, 50, implementation=implementation).numpy()
-    np.testing.assert_allclose(np.linalg.norm(approx, axis=0), np.linalg.norm(a, axis=0),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        np.linalg.norm(approx, axis=0), np.linalg.norm(a, axis=0), rtol=1e-12
+    )
 
 
 # ---------------------------------------------------------------- decompression
@@ -165,14 +178,20 @@ def test_decompress_round_trip(implementation, mode, dtype, rng):
         implementation = "auto"  # XLA cannot compile the custom op: `auto` must fall back
     m, n, num_bits = 45, 21, 50
     a = rng.standard_normal((m, n)).astype(dtype)
-    signs, scales = run_in_mode(mode, lambda a: ops.simhash_compress(
-        a, num_bits, seed=9, implementation=implementation), a)
-    approx = run_in_mode(mode, lambda s, d: ops.simhash_decompress(
-        s, d, m, seed=9, implementation=implementation), signs, scales)
+    signs, scales = run_in_mode(
+        mode, lambda a: ops.simhash_compress(a, num_bits, seed=9, implementation=implementation), a
+    )
+    approx = run_in_mode(
+        mode,
+        lambda s, d: ops.simhash_decompress(s, d, m, seed=9, implementation=implementation),
+        signs,
+        scales,
+    )
     r = oracle_projection(m, num_bits, 9, dtype).astype(np.float64)
     expected = r @ (unpack(signs.numpy(), n) * scales.numpy())
-    np.testing.assert_allclose(approx.numpy(), expected, rtol=0,
-                               atol=1e-5 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(
+        approx.numpy(), expected, rtol=0, atol=1e-5 if dtype == np.float32 else 1e-12
+    )
     error = np.linalg.norm(approx.numpy() - a) / np.linalg.norm(a)
     assert 0.3 < error < 1.0
 
@@ -190,8 +209,10 @@ def test_decompress_ignores_padding_bits(implementation, rng):
     scales = rng.standard_normal(11)
     cleared = signs.copy()
     cleared[:, 1] &= 0b111  # columns 8, 9, 10 only
-    got = [ops.simhash_decompress(s, scales, 7, implementation=implementation).numpy()
-           for s in (signs, cleared)]
+    got = [
+        ops.simhash_decompress(s, scales, 7, implementation=implementation).numpy()
+        for s in (signs, cleared)
+    ]
     np.testing.assert_array_equal(got[0], got[1])
 
 
@@ -204,8 +225,7 @@ def test_gradient_with_respect_to_scales(implementation, mode, rng):
     def gradient(scales):
         with tf.GradientTape() as tape:
             tape.watch(scales)
-            approx = ops.simhash_decompress(signs, scales, 9, seed=4,
-                                            implementation=implementation)
+            approx = ops.simhash_decompress(signs, scales, 9, seed=4, implementation=implementation)
             loss = tf.reduce_sum(approx * upstream)
         return tape.gradient(loss, scales)
 
@@ -214,7 +234,8 @@ def test_gradient_with_respect_to_scales(implementation, mode, rng):
     np.testing.assert_allclose(run_in_mode(mode, gradient, scales).numpy(), expected, rtol=1e-10)
     theoretical, numerical = tf.test.compute_gradient(
         lambda d: ops.simhash_decompress(signs, d, 9, seed=4, implementation=implementation),
-        [scales])
+        [scales],
+    )
     np.testing.assert_allclose(theoretical[0], numerical[0], rtol=1e-6, atol=1e-6)
 
 
@@ -226,8 +247,7 @@ def test_tf1_graph_and_session(implementation, rng):
         approx = ops.simhash_decompress(signs, scales, 16, implementation=implementation)
         grad = tf.compat.v1.gradients(tf.reduce_sum(approx), scales)[0]
         with tf.compat.v1.Session() as session:
-            got_signs, got_approx, got_grad = session.run([signs, approx, grad],
-                                                          {placeholder: a})
+            got_signs, got_approx, got_grad = session.run([signs, approx, grad], {placeholder: a})
     expected_signs, expected_scales = compress(a, 24, implementation, seed=0)
     np.testing.assert_array_equal(got_signs, expected_signs)
     r = oracle_projection(16, 24, 0, np.float64)
@@ -259,8 +279,12 @@ THREAD_SCRIPT = textwrap.dedent("""
 def test_native_results_do_not_depend_on_thread_count(tmp_path):
     script = tmp_path / "simhash_threads.py"
     script.write_text(THREAD_SCRIPT)
-    outputs = [subprocess.run([sys.executable, str(script), str(threads)], check=True,
-                              capture_output=True).stdout for threads in (1, 3)]
+    outputs = [
+        subprocess.run(
+            [sys.executable, str(script), str(threads)], check=True, capture_output=True
+        ).stdout
+        for threads in (1, 3)
+    ]
     assert len(outputs[0]) > 0 and outputs[0] == outputs[1]
 
 
@@ -286,15 +310,15 @@ def test_non_finite_input_raises(implementation):
 
 BAD_COMPRESS = [  # (a, keyword arguments, message)
     (np.ones((3, 3), np.float32), {"num_bits": 0}, "`num_bits` must be in \\[1"),
-    (np.ones((3, 3), np.float32), {"num_bits": 2 ** 31}, "`num_bits` must be in \\[1"),
+    (np.ones((3, 3), np.float32), {"num_bits": 2**31}, "`num_bits` must be in \\[1"),
     (np.ones((3, 3), np.float32), {"num_bits": 2.5}, "`num_bits` must be an integer"),
     (np.ones((3, 3), np.float32), {"num_bits": 4, "seed": -1}, "`seed` must be in"),
     (np.ones((3, 3), np.float32), {"num_bits": 4, "scale": "l2"}, "`scale` must be one of"),
     (np.ones((3,), np.float32), {"num_bits": 4}, "`a` must be rank 2"),
     (np.ones((3, 3), np.int32), {"num_bits": 4}, "`a` must be a floating tensor"),
     (np.ones((3, 3), np.float16), {"num_bits": 4}, "`a` must have dtype float32 or float64"),
-    (np.ones((4, 4), np.float32), {"num_bits": 2 ** 30}, "`num_bits` \\(the projection R\\)"),
-    (np.ones((2, 256), np.float32), {"num_bits": 2 ** 19}, "per-thread scratch"),
+    (np.ones((4, 4), np.float32), {"num_bits": 2**30}, "`num_bits` \\(the projection R\\)"),
+    (np.ones((2, 256), np.float32), {"num_bits": 2**19}, "per-thread scratch"),
 ]
 
 
@@ -306,7 +330,7 @@ def test_bad_compress_arguments_raise_value_error(implementation, a, kwargs, mes
 
 def test_absurd_static_shapes_raise_before_running(implementation):
     with tf.Graph().as_default():
-        huge = tf.compat.v1.placeholder(tf.float32, [2 ** 20, 2 ** 20])
+        huge = tf.compat.v1.placeholder(tf.float32, [2**20, 2**20])
         with pytest.raises(ValueError, match="columns must be at most"):
             ops.simhash_compress(huge, 8, implementation=implementation)
 
@@ -322,8 +346,9 @@ BAD_DECOMPRESS = [  # (signs, scales, num_rows, message)
 
 
 @pytest.mark.parametrize("signs,scales,num_rows,message", BAD_DECOMPRESS)
-def test_bad_decompress_arguments_raise_value_error(implementation, signs, scales, num_rows,
-                                                    message):
+def test_bad_decompress_arguments_raise_value_error(
+    implementation, signs, scales, num_rows, message
+):
     with pytest.raises(ValueError, match=message):
         ops.simhash_decompress(signs, scales, num_rows, implementation=implementation)
 
@@ -332,28 +357,34 @@ def raw_library():
     return tf.load_op_library(ops._loader.native_library().path)
 
 
-@pytest.mark.parametrize("a,attrs,argument", [
-    (np.ones((3, 3), np.float32), {"num_bits": 0}, "num_bits"),
-    (np.ones((4, 4), np.float32), {"num_bits": 2 ** 30}, "num_bits"),  # R: 2^32 elements
-    (np.ones((2, 256), np.float32), {"num_bits": 2 ** 19}, "num_bits"),  # scratch: 2^27
-    (np.ones((3, 3), np.float32), {"num_bits": 4, "seed": -2}, "seed"),
-    (np.ones((3, 3), np.float32), {"num_bits": 4, "scale": "l2"}, "scale"),
-    (np.ones((3,), np.float32), {"num_bits": 4}, "a"),
-    (np.array([[1.0, np.nan]], np.float32), {"num_bits": 4}, "a"),
-])
+@pytest.mark.parametrize(
+    "a,attrs,argument",
+    [
+        (np.ones((3, 3), np.float32), {"num_bits": 0}, "num_bits"),
+        (np.ones((4, 4), np.float32), {"num_bits": 2**30}, "num_bits"),  # R: 2^32 elements
+        (np.ones((2, 256), np.float32), {"num_bits": 2**19}, "num_bits"),  # scratch: 2^27
+        (np.ones((3, 3), np.float32), {"num_bits": 4, "seed": -2}, "seed"),
+        (np.ones((3, 3), np.float32), {"num_bits": 4, "scale": "l2"}, "scale"),
+        (np.ones((3,), np.float32), {"num_bits": 4}, "a"),
+        (np.array([[1.0, np.nan]], np.float32), {"num_bits": 4}, "a"),
+    ],
+)
 def test_bad_compress_input_raises_in_kernel(a, attrs, argument):
     """The kernel validates on its own, for callers that bypass the Python checks."""
     with pytest.raises(tf.errors.InvalidArgumentError, match=f"`{argument}`"):
         raw_library().matcomp_simhash_compress(a, **attrs)
 
 
-@pytest.mark.parametrize("signs,scales,num_rows,argument", [
-    (np.zeros((2, 1), np.uint8), np.ones(9, np.float32), 3, "signs"),
-    (np.zeros((0, 1), np.uint8), np.ones(3, np.float32), 3, "signs"),
-    (np.zeros((2, 1), np.uint8), np.ones((3, 1), np.float32), 3, "scales"),
-    (np.zeros((2, 1), np.uint8), np.ones(3, np.float32), -1, "num_rows"),
-    (np.zeros((2 ** 20, 1), np.uint8), np.ones(3, np.float32), 2 ** 12, "num_rows"),
-])
+@pytest.mark.parametrize(
+    "signs,scales,num_rows,argument",
+    [
+        (np.zeros((2, 1), np.uint8), np.ones(9, np.float32), 3, "signs"),
+        (np.zeros((0, 1), np.uint8), np.ones(3, np.float32), 3, "signs"),
+        (np.zeros((2, 1), np.uint8), np.ones((3, 1), np.float32), 3, "scales"),
+        (np.zeros((2, 1), np.uint8), np.ones(3, np.float32), -1, "num_rows"),
+        (np.zeros((2**20, 1), np.uint8), np.ones(3, np.float32), 2**12, "num_rows"),
+    ],
+)
 def test_bad_decompress_input_raises_in_kernel(signs, scales, num_rows, argument):
     with pytest.raises(tf.errors.InvalidArgumentError, match=f"`{argument}`"):
         raw_library().matcomp_simhash_decompress(signs, scales, num_rows=num_rows)
@@ -365,8 +396,7 @@ def test_bad_projection_arguments(implementation):
     with pytest.raises(ValueError, match="`dtype` must be float32 or float64"):
         ops.simhash_projection(3, 2, dtype=tf.int32, implementation=implementation)
     with pytest.raises(tf.errors.InvalidArgumentError, match="`num_rows`"):
-        raw_library().matcomp_simhash_projection(num_rows=2 ** 20, num_bits=2 ** 20,
-                                                 T=tf.float32)
+        raw_library().matcomp_simhash_projection(num_rows=2**20, num_bits=2**20, T=tf.float32)
 
 
 _MEMORY_LIMITED = textwrap.dedent("""
@@ -386,15 +416,21 @@ _MEMORY_LIMITED = textwrap.dedent("""
 def test_many_bits_few_columns_needs_no_tile_wide_buffers():
     # Regression: per-tile buffers were sized k · 64 even for one column, so num_bits = 2**26 on a
     # [1, 1] matrix (R and signs 64 MiB) needed 16 GiB and crashed the process (SIGSEGV).
-    result = subprocess.run([sys.executable, "-c", _MEMORY_LIMITED, "8"], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", _MEMORY_LIMITED, "8"], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ok" in result.stdout
 
 
-@pytest.mark.parametrize("dtype,value,scale", [(np.float64, 1e200, "norm"),
-                                                (np.float64, 1e308, "least_squares"),
-                                                (np.float64, 1e308, "norm")])
+@pytest.mark.parametrize(
+    "dtype,value,scale",
+    [
+        (np.float64, 1e200, "norm"),
+        (np.float64, 1e308, "least_squares"),
+        (np.float64, 1e308, "norm"),
+    ],
+)
 def test_overflowing_scales_raise_instead_of_returning_inf(dtype, value, scale):
     # Regression: Rᵀa finite but |a_j|² or the scale overflowing returned Inf scales silently.
     a = np.ones((4, 4), dtype)

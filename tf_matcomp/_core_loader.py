@@ -4,6 +4,7 @@
 `core_or_warn`; without it they warn once, naming why, and run the TF op instead (the same
 algorithm: native kernel or composite).
 """
+
 import functools
 import warnings
 from typing import Optional
@@ -30,9 +31,12 @@ def unavailable_reason() -> Optional[str]:
 
 @functools.lru_cache(maxsize=None)
 def _warn_once(what: str) -> None:
-    warnings.warn(f"{what}: {unavailable_reason()}; running the TF op instead (build the "
-                  f"package, e.g. `pip install .`, to get the C++ core)", RuntimeWarning,
-                  stacklevel=3)
+    warnings.warn(
+        f"{what}: {unavailable_reason()}; running the TF op instead (build the "
+        f"package, e.g. `pip install .`, to get the C++ core)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def core_or_warn(what: str):

@@ -1,4 +1,5 @@
 """`tf_matcomp.apply_compression(weight, spec=..., scope=..., global_step=None)` for models."""
+
 from typing import Optional, Union
 
 import tensorflow as tf
@@ -25,8 +26,10 @@ def make_spec(spec: SpecLike = None) -> HParams:
         return defaults.parse(spec)
     if isinstance(spec, dict):
         return defaults.override_from_dict(spec)
-    raise ValueError(f"spec must be an HParams, a 'name=value,...' string, a dict or an "
-                     f"ApplyCompression, got {type(spec).__name__}")
+    raise ValueError(
+        f"spec must be an HParams, a 'name=value,...' string, a dict or an "
+        f"ApplyCompression, got {type(spec).__name__}"
+    )
 
 
 def get_compression(weight) -> Optional[compression_op.ApplyCompression]:
@@ -34,8 +37,9 @@ def get_compression(weight) -> Optional[compression_op.ApplyCompression]:
     return getattr(weight, _ATTRIBUTE, None)
 
 
-def apply_compression(weight, spec: SpecLike = None, scope="default_scope",
-                      global_step=None) -> tf.Tensor:
+def apply_compression(
+    weight, spec: SpecLike = None, scope="default_scope", global_step=None
+) -> tf.Tensor:
     """Returns the tensor to use instead of `weight`: alpha·A + (1 − alpha)·Â.
 
     The first call for a weight builds its compression state (an ApplyCompression from `spec`,
@@ -60,14 +64,17 @@ def apply_compression(weight, spec: SpecLike = None, scope="default_scope",
         if isinstance(spec, compression_op.ApplyCompression):
             attached = spec
         else:
-            attached = compression_wrapper.get_apply_compression(make_spec(spec),
-                                                                 global_step=global_step)
+            attached = compression_wrapper.get_apply_compression(
+                make_spec(spec), global_step=global_step
+            )
         weighted = attached.apply_compression(weight, scope=scope)
         try:
             setattr(weight, _ATTRIBUTE, attached)
         except AttributeError as error:  # pragma: no cover - objects without a __dict__
-            raise ValueError(f"cannot attach compression state to {type(weight).__name__}; "
-                             f"use compression_wrapper.get_apply_compression") from error
+            raise ValueError(
+                f"cannot attach compression state to {type(weight).__name__}; "
+                f"use compression_wrapper.get_apply_compression"
+            ) from error
         return weighted
     if isinstance(spec, compression_op.ApplyCompression):
         if spec is not attached:

@@ -10,6 +10,7 @@ form (`--keep-training-form` saves the trainable CompressedDense form instead, t
 `info` lists every layer with a kernel and how it is stored. Errors print one line on stderr
 and exit with status 1 (2 for a bad command line). Also runs as `python -m tf_matcomp.cli`.
 """
+
 import argparse
 import os
 import sys
@@ -26,27 +27,43 @@ class CliError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tf-matcomp", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="tf-matcomp", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     compress = commands.add_parser("compress", help="compress a saved model's Dense layers")
     compress.add_argument("model", metavar="MODEL.keras")
     compress.add_argument("-o", "--output", required=True, metavar="OUT.keras")
     compress.add_argument("--method", choices=sorted(registry.METHODS), default="lowrank")
-    compress.add_argument("--rank", type=int, default=None,
-                          help="the `rank` hparam as graph_compression means it: a compression "
-                               "factor x100 for lowrank/simhash/dictionary, the number of "
-                               "centroids for kmeans (default: the spec's default)")
-    compress.add_argument("--block-size", type=int, default=None,
-                          help="kmeans: entries per quantized block (must divide the columns)")
-    compress.add_argument("--layers", default=None, metavar="NAME[,NAME...]",
-                          help="Dense layers to compress (default: all)")
-    compress.add_argument("--spec", default="", metavar="K=V,...",
-                          help="further hparams, e.g. use_tpu=true")
-    compress.add_argument("--keep-training-form", action="store_true",
-                          help="save CompressedDense layers (with the dense kernel, alpha=0) "
-                               "instead of the stripped inference form")
+    compress.add_argument(
+        "--rank",
+        type=int,
+        default=None,
+        help="the `rank` hparam as graph_compression means it: a compression "
+        "factor x100 for lowrank/simhash/dictionary, the number of "
+        "centroids for kmeans (default: the spec's default)",
+    )
+    compress.add_argument(
+        "--block-size",
+        type=int,
+        default=None,
+        help="kmeans: entries per quantized block (must divide the columns)",
+    )
+    compress.add_argument(
+        "--layers",
+        default=None,
+        metavar="NAME[,NAME...]",
+        help="Dense layers to compress (default: all)",
+    )
+    compress.add_argument(
+        "--spec", default="", metavar="K=V,...", help="further hparams, e.g. use_tpu=true"
+    )
+    compress.add_argument(
+        "--keep-training-form",
+        action="store_true",
+        help="save CompressedDense layers (with the dense kernel, alpha=0) "
+        "instead of the stripped inference form",
+    )
 
     info = commands.add_parser("info", help="show which layers are compressed and how")
     info.add_argument("model", metavar="MODEL.keras")
@@ -68,8 +85,9 @@ def _load(path: str):
     from tf_matcomp import keras as matcomp_keras
 
     try:
-        return tf.keras.models.load_model(path, custom_objects=matcomp_keras.custom_objects(),
-                                          compile=False)
+        return tf.keras.models.load_model(
+            path, custom_objects=matcomp_keras.custom_objects(), compile=False
+        )
     except Exception as error:  # Keras raises many types for a corrupt or foreign file.
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise CliError(f"{path}: not a loadable Keras model ({first_line})") from error
@@ -78,8 +96,7 @@ def _load(path: str):
 def _spec_string(args) -> str:
     from tf_matcomp.keras import ONE_SHOT_SCHEDULE
 
-    parts = [f"compression_option={registry.method_named(args.method).option}",
-             ONE_SHOT_SCHEDULE]
+    parts = [f"compression_option={registry.method_named(args.method).option}", ONE_SHOT_SCHEDULE]
     if args.rank is not None:
         parts.append(f"rank={args.rank}")
     if args.block_size is not None:
@@ -107,16 +124,17 @@ def _compress(args) -> None:
         for layer in matcomp_keras.compressed_layers(compressed):
             layer.run_alpha_update(0)  # the one-shot schedule: factors now, alpha to 0
         rows = matcomp_keras.compression_report(compressed)
-        out = (compressed if args.keep_training_form
-               else matcomp_keras.strip_compression(compressed))
+        out = compressed if args.keep_training_form else matcomp_keras.strip_compression(compressed)
     except ValueError as error:
         raise CliError(str(error)) from error
     out.save(args.output)
     print(matcomp_keras.format_report(rows))
     before = matcomp_keras.model_size(model)
     after = matcomp_keras.model_size(out)
-    print(f"model: {before.params} -> {after.params} parameters, {before.bytes} -> "
-          f"{after.bytes} bytes ({before.bytes / after.bytes:.2f}x); saved {args.output}")
+    print(
+        f"model: {before.params} -> {after.params} parameters, {before.bytes} -> "
+        f"{after.bytes} bytes ({before.bytes / after.bytes:.2f}x); saved {args.output}"
+    )
 
 
 def _info(args) -> None:

@@ -6,9 +6,15 @@ silently fell back to low-rank; its options 8 and 9 are not provided). The Apply
 class follows graph_compression's naming: SimhashApplyCompression for simhash and k-means,
 DLApplyCompression for dictionary learning, ApplyCompression otherwise.
 """
+
 from tf_matcomp import compression_op
-from tf_matcomp.compression_op import (ApplyCompression, CompressionOp, DLCompressionOp,
-                                       KMeansCompressionOp, SimhashCompressionOp)
+from tf_matcomp.compression_op import (
+    ApplyCompression,
+    CompressionOp,
+    DLCompressionOp,
+    KMeansCompressionOp,
+    SimhashCompressionOp,
+)
 from tf_matcomp.compressors import registry
 from tf_matcomp.compressors.dictionary_learning import DLMatrixCompressor
 from tf_matcomp.compressors.kmeans import KmeansMatrixCompressor
@@ -16,10 +22,21 @@ from tf_matcomp.compressors.low_rank import LowRankDecompMatrixCompressor
 from tf_matcomp.compressors.simhash import SimhashMatrixCompressor
 from tf_matcomp.hparams import HParams
 
-__all__ = ["ApplyCompression", "CompressionOp", "DLApplyCompression", "DLCompressionOp",
-           "DLMatrixCompressor", "KMeansCompressionOp", "KmeansMatrixCompressor",
-           "LowRankDecompMatrixCompressor", "SimhashApplyCompression", "SimhashCompressionOp",
-           "SimhashMatrixCompressor", "get_apply_compression", "make_compressor"]
+__all__ = [
+    "ApplyCompression",
+    "CompressionOp",
+    "DLApplyCompression",
+    "DLCompressionOp",
+    "DLMatrixCompressor",
+    "KMeansCompressionOp",
+    "KmeansMatrixCompressor",
+    "LowRankDecompMatrixCompressor",
+    "SimhashApplyCompression",
+    "SimhashCompressionOp",
+    "SimhashMatrixCompressor",
+    "get_apply_compression",
+    "make_compressor",
+]
 
 
 class SimhashApplyCompression(ApplyCompression):
@@ -33,8 +50,11 @@ class DLApplyCompression(ApplyCompression):
 
 
 # graph_compression's ApplyCompression class per method (by name, looked up when called).
-_APPLY_CLASS_NAMES = {"simhash": "SimhashApplyCompression", "kmeans": "SimhashApplyCompression",
-                      "dictionary": "DLApplyCompression"}
+_APPLY_CLASS_NAMES = {
+    "simhash": "SimhashApplyCompression",
+    "kmeans": "SimhashApplyCompression",
+    "dictionary": "DLApplyCompression",
+}
 
 
 def make_compressor(compression_op_spec: HParams):
@@ -42,11 +62,13 @@ def make_compressor(compression_op_spec: HParams):
     pruning_fraction and use_tpu from the op spec (the op spec is not modified)."""
     compression_op.validate_spec(compression_op_spec)
     return registry.method_for_option(compression_op_spec.compression_option).make_compressor(
-        compression_op_spec)
+        compression_op_spec
+    )
 
 
-def get_apply_compression(compression_op_spec: HParams, global_step=None,
-                          variable_factory=None) -> ApplyCompression:
+def get_apply_compression(
+    compression_op_spec: HParams, global_step=None, variable_factory=None
+) -> ApplyCompression:
     """The ApplyCompression object for `compression_op_spec.compression_option`.
 
     Args:
@@ -60,6 +82,10 @@ def get_apply_compression(compression_op_spec: HParams, global_step=None,
     compressor = make_compressor(compression_op_spec)
     method = registry.method_for_option(compression_op_spec.compression_option)
     apply_class = globals()[_APPLY_CLASS_NAMES.get(method.name, "ApplyCompression")]
-    return apply_class(scope="default_scope", compression_spec=compression_op_spec,
-                       compressor=compressor, global_step=global_step,
-                       variable_factory=variable_factory)
+    return apply_class(
+        scope="default_scope",
+        compression_spec=compression_op_spec,
+        compressor=compressor,
+        global_step=global_step,
+        variable_factory=variable_factory,
+    )

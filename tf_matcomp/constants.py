@@ -4,6 +4,7 @@ They are defined once, in the C++ core's header `cc/core/constants.h` (installed
 module as `constants.h`); this module parses it, so Python, the kernels and `_core` cannot
 disagree, and nothing here needs a native library to import.
 """
+
 import ast
 import operator
 import os
@@ -17,7 +18,8 @@ _CANDIDATES = (
     os.path.join(os.path.dirname(_HERE), "cc", "core", _HEADER_NAME),  # a source checkout
 )
 _DECLARATION = re.compile(
-    r"^\s*inline constexpr (?:u?int(?:8|16|32|64)_t|double) (k\w+) = (.+);\s*(?://.*)?$")
+    r"^\s*inline constexpr (?:u?int(?:8|16|32|64)_t|double) (k\w+) = (.+);\s*(?://.*)?$"
+)
 _OPERATORS = {ast.LShift: operator.lshift, ast.Sub: operator.sub, ast.Add: operator.add}
 
 
@@ -46,8 +48,10 @@ def _read() -> Dict[str, object]:
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 return parse_header(f.read())
-    raise ImportError(f"tf_matcomp: {_HEADER_NAME} not found (looked at {list(_CANDIDATES)}); "
-                      "the package is incomplete: reinstall it")
+    raise ImportError(
+        f"tf_matcomp: {_HEADER_NAME} not found (looked at {list(_CANDIDATES)}); "
+        "the package is incomplete: reinstall it"
+    )
 
 
 ALL: Dict[str, object] = _read()

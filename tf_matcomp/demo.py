@@ -13,6 +13,7 @@ a PNG plot of accuracy against compressed size per method.
     python -m tf_matcomp.demo --quick         # one setting per method, < 30 s
     python -m tf_matcomp.demo --data mnist.npz --out results/
 """
+
 import argparse
 import dataclasses
 import os
@@ -36,6 +37,7 @@ LAYERS_TO_COMPRESS = ("hidden_1", "hidden_2")
 @dataclasses.dataclass(frozen=True)
 class Dataset:
     """Flattened float32 images in [0, 1] and integer labels."""
+
     name: str
     x_train: np.ndarray
     y_train: np.ndarray
@@ -50,6 +52,7 @@ class Dataset:
 @dataclasses.dataclass(frozen=True)
 class Setting:
     """One compressed configuration: a method and the hparams that set its ratio."""
+
     method: str
     label: str
     spec: str
@@ -83,37 +86,50 @@ def load_dataset(path: Optional[str] = None, seed: int = 0) -> Dataset:
         digits = load_digits()
         x = (digits.data / 16.0).astype(np.float32)
         x_train, x_test, y_train, y_test = train_test_split(
-            x, digits.target.astype(np.int64), test_size=0.2, random_state=seed,
-            stratify=digits.target)
+            x,
+            digits.target.astype(np.int64),
+            test_size=0.2,
+            random_state=seed,
+            stratify=digits.target,
+        )
         return Dataset("sklearn digits 8x8", x_train, y_train, x_test, y_test)
     if not os.path.isfile(path):
         raise ValueError(f"--data: no such file: {path}")
     with np.load(path) as data:
         missing = [key for key in ("x_train", "y_train", "x_test", "y_test") if key not in data]
         if missing:
-            raise ValueError(f"--data: {path} lacks arrays {missing} (expected the layout of "
-                             "Keras' mnist.npz: x_train, y_train, x_test, y_test)")
+            raise ValueError(
+                f"--data: {path} lacks arrays {missing} (expected the layout of "
+                "Keras' mnist.npz: x_train, y_train, x_test, y_test)"
+            )
         arrays = {key: data[key] for key in ("x_train", "y_train", "x_test", "y_test")}
     scale = float(max(arrays["x_train"].max(), 1))
 
     def images(a):
         return (a.reshape(len(a), -1) / scale).astype(np.float32)
 
-    return Dataset(os.path.basename(path), images(arrays["x_train"]),
-                   arrays["y_train"].astype(np.int64), images(arrays["x_test"]),
-                   arrays["y_test"].astype(np.int64))
+    return Dataset(
+        os.path.basename(path),
+        images(arrays["x_train"]),
+        arrays["y_train"].astype(np.int64),
+        images(arrays["x_test"]),
+        arrays["y_test"].astype(np.int64),
+    )
 
 
 def build_mlp(input_dim: int, num_classes: int, seed: int) -> tf.keras.Model:
     """input → 256 relu → 256 relu → classes; the same initial weights for every run."""
     init = tf.keras.initializers.GlorotUniform
     inputs = tf.keras.Input(shape=(input_dim,), name="pixels")
-    x = tf.keras.layers.Dense(HIDDEN_UNITS, activation="relu", name="hidden_1",
-                              kernel_initializer=init(seed=seed))(inputs)
-    x = tf.keras.layers.Dense(HIDDEN_UNITS, activation="relu", name="hidden_2",
-                              kernel_initializer=init(seed=seed + 1))(x)
-    outputs = tf.keras.layers.Dense(num_classes, name="logits",
-                                    kernel_initializer=init(seed=seed + 2))(x)
+    x = tf.keras.layers.Dense(
+        HIDDEN_UNITS, activation="relu", name="hidden_1", kernel_initializer=init(seed=seed)
+    )(inputs)
+    x = tf.keras.layers.Dense(
+        HIDDEN_UNITS, activation="relu", name="hidden_2", kernel_initializer=init(seed=seed + 1)
+    )(x)
+    outputs = tf.keras.layers.Dense(
+        num_classes, name="logits", kernel_initializer=init(seed=seed + 2)
+    )(x)
     return tf.keras.Model(inputs, outputs, name="digits_mlp")
 
 
@@ -125,23 +141,29 @@ def settings(quick: bool, steps_per_epoch: int, epochs: int) -> List[Setting]:
     """
     firings = 5 if quick else 10
     frequency = max(1, (epochs // 2 * steps_per_epoch - steps_per_epoch) // firings)
-    schedule = (f"begin_compression_step={steps_per_epoch},compression_frequency={frequency},"
-                f"alpha_decrement_value={1.0 / firings}")
+    schedule = (
+        f"begin_compression_step={steps_per_epoch},compression_frequency={frequency},"
+        f"alpha_decrement_value={1.0 / firings}"
+    )
     grid = {  # registry method name -> [(label, extra hparams)]
-        "lowrank": [("rank=400", "rank=400"), ("rank=800", "rank=800"),
-                    ("rank=1600", "rank=1600")],
-        "simhash": [("rank=200", "rank=200"), ("rank=400", "rank=400"),
-                    ("rank=800", "rank=800")],
+        "lowrank": [("rank=400", "rank=400"), ("rank=800", "rank=800"), ("rank=1600", "rank=1600")],
+        "simhash": [("rank=200", "rank=200"), ("rank=400", "rank=400"), ("rank=800", "rank=800")],
         "dictionary": [("rank=400", "rank=400"), ("rank=800", "rank=800")],
-        "kmeans": [("16 levels", "rank=16,block_size=1"), ("16 x 4-blocks", "rank=16,block_size=4"),
-                   ("64 x 8-blocks", "rank=64,block_size=8")],
+        "kmeans": [
+            ("16 levels", "rank=16,block_size=1"),
+            ("16 x 4-blocks", "rank=16,block_size=4"),
+            ("64 x 8-blocks", "rank=64,block_size=8"),
+        ],
     }
     chosen = []
     for name, levels in grid.items():
         method = registry.method_named(name)
-        for label, extra in (levels[1:2] if quick else levels):
-            chosen.append(Setting(method.label, label,
-                                  f"compression_option={method.option},{extra},{schedule}"))
+        for label, extra in levels[1:2] if quick else levels:
+            chosen.append(
+                Setting(
+                    method.label, label, f"compression_option={method.option},{extra},{schedule}"
+                )
+            )
     return chosen
 
 
@@ -160,8 +182,14 @@ class _EpochTimer(tf.keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def train_and_measure(data: Dataset, setting: Setting, epochs: int, seed: int, verbose: int,
-                      baseline_bytes: Optional[int]) -> RunResult:
+def train_and_measure(
+    data: Dataset,
+    setting: Setting,
+    epochs: int,
+    seed: int,
+    verbose: int,
+    baseline_bytes: Optional[int],
+) -> RunResult:
     """Trains one model (compressed when `setting.spec` is given) and measures its deployable
     form; the ratio is `baseline_bytes` over its bytes (1 for the baseline itself)."""
     method, label, spec = setting.method, setting.label, setting.spec
@@ -175,35 +203,56 @@ def train_and_measure(data: Dataset, setting: Setting, epochs: int, seed: int, v
         callbacks.append(compression)
     timer = _EpochTimer()
     callbacks.append(timer)
-    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3),
-                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    model.fit(data.x_train, data.y_train, batch_size=BATCH_SIZE, epochs=epochs,
-              callbacks=callbacks, verbose=verbose, shuffle=True)
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(1e-3),
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(
+        data.x_train,
+        data.y_train,
+        batch_size=BATCH_SIZE,
+        epochs=epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=True,
+    )
     if compression is not None and compression.min_alpha() > 0:
-        raise RuntimeError(f"{method} {label}: alpha is {compression.min_alpha()} after "
-                           "training; lengthen training or raise alpha_decrement_value")
+        raise RuntimeError(
+            f"{method} {label}: alpha is {compression.min_alpha()} after "
+            "training; lengthen training or raise alpha_decrement_value"
+        )
     deployed = matcomp_keras.strip_compression(model)
-    deployed.compile(loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                     metrics=["accuracy"])
+    deployed.compile(
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
     _, accuracy = deployed.evaluate(data.x_test, data.y_test, batch_size=256, verbose=0)
     size = matcomp_keras.model_size(deployed)
     return RunResult(
-        method=method, label=label, accuracy=float(accuracy), params=size.params,
-        bytes=size.bytes, ratio=(baseline_bytes or size.bytes) / size.bytes,
+        method=method,
+        label=label,
+        accuracy=float(accuracy),
+        params=size.params,
+        bytes=size.bytes,
+        ratio=(baseline_bytes or size.bytes) / size.bytes,
         epoch_seconds=float(np.mean(timer.seconds[1:] or timer.seconds)),
-        update_seconds=compression.mean_update_seconds() if compression else None)
+        update_seconds=compression.mean_update_seconds() if compression else None,
+    )
 
 
 def format_table(results: Sequence[RunResult]) -> str:
     """A fixed-width text table, one row per run."""
-    header = (f"{'method':<12} {'setting':<14} {'accuracy':>8} {'params':>8} {'bytes':>9} "
-              f"{'ratio':>6} {'s/epoch':>8} {'ms/update':>10}")
+    header = (
+        f"{'method':<12} {'setting':<14} {'accuracy':>8} {'params':>8} {'bytes':>9} "
+        f"{'ratio':>6} {'s/epoch':>8} {'ms/update':>10}"
+    )
     lines = [header, "-" * len(header)]
     for r in results:
         update = "-" if r.update_seconds is None else f"{r.update_seconds * 1e3:10.1f}"
-        lines.append(f"{r.method:<12} {r.label:<14} {r.accuracy:8.4f} {r.params:8d} "
-                     f"{r.bytes:9d} {r.ratio:6.2f} {r.epoch_seconds:8.3f} {update:>10}")
+        lines.append(
+            f"{r.method:<12} {r.label:<14} {r.accuracy:8.4f} {r.params:8d} "
+            f"{r.bytes:9d} {r.ratio:6.2f} {r.epoch_seconds:8.3f} {update:>10}"
+        )
     return "\n".join(lines)
 
 
@@ -220,8 +269,13 @@ def plot(results: Sequence[RunResult], path: str, title: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for method, runs in by_method.items():
         runs = sorted(runs, key=lambda r: r.bytes)
-        ax.plot([r.bytes / 1024 for r in runs], [r.accuracy for r in runs],
-                marker="*" if method == "baseline" else "o", linestyle="-", label=method)
+        ax.plot(
+            [r.bytes / 1024 for r in runs],
+            [r.accuracy for r in runs],
+            marker="*" if method == "baseline" else "o",
+            linestyle="-",
+            label=method,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("model size after strip_compression (KiB, log scale)")
     ax.set_ylabel("test accuracy")
@@ -234,20 +288,34 @@ def plot(results: Sequence[RunResult], path: str, title: str) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer epochs and one setting per method (< 30 s)")
-    parser.add_argument("--data", metavar="NPZ",
-                        help="an MNIST .npz (x_train, y_train, x_test, y_test) instead of the "
-                             "scikit-learn digits")
-    parser.add_argument("--epochs", type=int, help="training epochs per run (default 12, "
-                                                   "4 with --quick)")
-    parser.add_argument("--out", default=".", metavar="DIR",
-                        help="directory for the plot demo_accuracy_vs_size.png (default .)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer epochs and one setting per method (< 30 s)"
+    )
+    parser.add_argument(
+        "--data",
+        metavar="NPZ",
+        help="an MNIST .npz (x_train, y_train, x_test, y_test) instead of the scikit-learn digits",
+    )
+    parser.add_argument(
+        "--epochs", type=int, help="training epochs per run (default 12, 4 with --quick)"
+    )
+    parser.add_argument(
+        "--out",
+        default=".",
+        metavar="DIR",
+        help="directory for the plot demo_accuracy_vs_size.png (default .)",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
-                        help="Keras fit verbosity (default: progress bars on a terminal)")
+    parser.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=None,
+        help="Keras fit verbosity (default: progress bars on a terminal)",
+    )
     args = parser.parse_args(argv)
     epochs = args.epochs if args.epochs is not None else (4 if args.quick else 12)
     if epochs < 2:
@@ -260,24 +328,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     steps_per_epoch = -(-len(data.x_train) // BATCH_SIZE)
 
-    print(f"TensorFlow {tf.__version__}; "
-          f"data: {data.name}, {len(data.x_train)} train / {len(data.x_test)} test, "
-          f"{data.x_train.shape[1]} features; {epochs} epochs x {steps_per_epoch} steps")
+    print(
+        f"TensorFlow {tf.__version__}; "
+        f"data: {data.name}, {len(data.x_train)} train / {len(data.x_test)} test, "
+        f"{data.x_train.shape[1]} features; {epochs} epochs x {steps_per_epoch} steps"
+    )
     start = time.perf_counter()
     results = []
     runs = [Setting("baseline", "dense", None)] + settings(args.quick, steps_per_epoch, epochs)
     for i, setting in enumerate(runs, 1):
-        print(f"\n[{i}/{len(runs)}] {setting.method} {setting.label}"
-              + (f"   spec: {setting.spec}" if setting.spec else ""), flush=True)
-        results.append(train_and_measure(data, setting, epochs, args.seed, verbose,
-                                         results[0].bytes if results else None))
+        print(
+            f"\n[{i}/{len(runs)}] {setting.method} {setting.label}"
+            + (f"   spec: {setting.spec}" if setting.spec else ""),
+            flush=True,
+        )
+        results.append(
+            train_and_measure(
+                data, setting, epochs, args.seed, verbose, results[0].bytes if results else None
+            )
+        )
     table = format_table(results)
     plot_path = os.path.join(args.out, "demo_accuracy_vs_size.png")
     plot(results, plot_path, f"{data.name}: accuracy vs compressed size")
     print("\n" + table)
-    print(f"\nbytes: parameters stored by the stripped model (float32 weights, packed codes); "
-          f"ratio: baseline bytes / bytes.\nplot: {plot_path}\n"
-          f"total {time.perf_counter() - start:.1f} s")
+    print(
+        f"\nbytes: parameters stored by the stripped model (float32 weights, packed codes); "
+        f"ratio: baseline bytes / bytes.\nplot: {plot_path}\n"
+        f"total {time.perf_counter() - start:.1f} s"
+    )
     return 0
 
 

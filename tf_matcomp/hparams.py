@@ -11,6 +11,7 @@ these). `parse`, `set_hparam`, attribute assignment and `override_from_dict` con
 to that type where the conversion loses nothing (an int for a float hparam, "true" for a bool);
 an unknown name or a value that does not fit raises ValueError naming the hparam.
 """
+
 import copy
 import json
 import re
@@ -32,21 +33,28 @@ def _type_of(name: str, value: Any) -> Tuple[type, bool]:
             return next(iter(element_types)), True
         if element_types <= {int, float}:
             return float, True
-        raise ValueError(f"hparam {name!r}: a list must hold values of one type among bool, "
-                         f"int, float, str; got {value!r}")
+        raise ValueError(
+            f"hparam {name!r}: a list must hold values of one type among bool, "
+            f"int, float, str; got {value!r}"
+        )
     if type(value) in _SCALAR_TYPES:
         return type(value), False
     if value is None:
         return type(None), False
-    raise ValueError(f"hparam {name!r}: unsupported type {type(value).__name__} "
-                     f"(bool, int, float, str or a list of one of these)")
+    raise ValueError(
+        f"hparam {name!r}: unsupported type {type(value).__name__} "
+        f"(bool, int, float, str or a list of one of these)"
+    )
 
 
 def _convert_scalar(name: str, kind: type, value: Any) -> Any:
     """Converts `value` to `kind` where nothing is lost, else raises ValueError naming `name`."""
+
     def fail():
-        return ValueError(f"hparam {name!r} expects a value of type {kind.__name__}, "
-                          f"got {value!r} ({type(value).__name__})")
+        return ValueError(
+            f"hparam {name!r} expects a value of type {kind.__name__}, "
+            f"got {value!r} ({type(value).__name__})"
+        )
 
     if kind is type(None):
         return value
@@ -72,6 +80,7 @@ def _convert_scalar(name: str, kind: type, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             try:  # numpy integers
                 import numpy as np
+
                 if isinstance(value, np.integer):
                     return int(value)
             except ImportError:  # pragma: no cover
@@ -85,6 +94,7 @@ def _convert_scalar(name: str, kind: type, value: Any) -> Any:
             return float(value)
         try:
             import numpy as np
+
             if isinstance(value, (np.integer, np.floating)):
                 return float(value)
         except ImportError:  # pragma: no cover
@@ -159,8 +169,9 @@ class HParams:
         kind, is_list = self._types[name]
         if is_list:
             if not isinstance(value, (list, tuple)):
-                raise ValueError(f"hparam {name!r} expects a list of {kind.__name__}, "
-                                 f"got {value!r}")
+                raise ValueError(
+                    f"hparam {name!r} expects a list of {kind.__name__}, got {value!r}"
+                )
             return [_convert_scalar(name, kind, v) for v in value]
         if isinstance(value, (list, tuple)):
             raise ValueError(f"hparam {name!r} expects a single {kind.__name__}, got a list")
@@ -224,8 +235,9 @@ class HParams:
         """The hparam's value, or `default` when it does not exist."""
         return copy.copy(self._values.get(key, default))
 
-    def to_json(self, indent: Optional[int] = None, separators=None,
-                sort_keys: bool = False) -> str:
+    def to_json(
+        self, indent: Optional[int] = None, separators=None, sort_keys: bool = False
+    ) -> str:
         """The values as a JSON object string."""
         return json.dumps(self._values, indent=indent, separators=separators, sort_keys=sort_keys)
 

@@ -16,6 +16,7 @@ computed in float64 from the count, so the staircase is exact (1, 0.99, 0.98, ..
 after ceil(1 / alpha_decrement_value) firings) instead of drifting by float32 rounding. The first
 firing (L < 0) also computes the compressed factors from the current weight.
 """
+
 import dataclasses
 import math
 
@@ -44,20 +45,28 @@ class AlphaSchedule:
         if self.end_step != NEVER_STOP and self.end_step < self.begin_step:
             raise ValueError(
                 f"end_compression_step must be >= begin_compression_step ({self.begin_step}) "
-                f"or -1 (never stop), got {self.end_step}")
+                f"or -1 (never stop), got {self.end_step}"
+            )
         if self.frequency < 1:
             raise ValueError(f"compression_frequency must be >= 1, got {self.frequency}")
         decrement = self.alpha_decrement
-        if (isinstance(decrement, bool) or not isinstance(decrement, (int, float))
-                or not math.isfinite(decrement) or not 0 < decrement <= 1):
+        if (
+            isinstance(decrement, bool)
+            or not isinstance(decrement, (int, float))
+            or not math.isfinite(decrement)
+            or not 0 < decrement <= 1
+        ):
             raise ValueError(f"alpha_decrement_value must be in (0, 1], got {decrement!r}")
 
     @classmethod
     def from_spec(cls, spec) -> "AlphaSchedule":
         """Reads begin/end_compression_step, compression_frequency, alpha_decrement_value."""
-        return cls(begin_step=spec.begin_compression_step, end_step=spec.end_compression_step,
-                   frequency=spec.compression_frequency,
-                   alpha_decrement=float(spec.alpha_decrement_value))
+        return cls(
+            begin_step=spec.begin_compression_step,
+            end_step=spec.end_compression_step,
+            frequency=spec.compression_frequency,
+            alpha_decrement=float(spec.alpha_decrement_value),
+        )
 
     # --- Python ---------------------------------------------------------------------------
     def in_range(self, step: int) -> bool:

@@ -7,6 +7,7 @@ metadata, as `tf.summary.scalar` writes, but without needing the tensorboard pac
 the default writer (a no-op without one), at `step`, else `tf.summary.experimental.get_step()`,
 else the op's global step.
 """
+
 from typing import Dict
 
 import tensorflow as tf
@@ -18,14 +19,16 @@ def compression_scalars(op) -> Dict[str, tf.Tensor]:
     scalars = {
         f"{prefix}/alpha": tf.convert_to_tensor(op.alpha),
         f"{prefix}/last_alpha_update_step": tf.convert_to_tensor(op.last_alpha_update_step),
-        f"{prefix}/a_matrix_norm": tf.norm(tf.cast(tf.convert_to_tensor(op.a_matrix_tfvar),
-                                                   tf.float32)),
+        f"{prefix}/a_matrix_norm": tf.norm(
+            tf.cast(tf.convert_to_tensor(op.a_matrix_tfvar), tf.float32)
+        ),
         f"{prefix}/reconstruction_error": tf.cast(op.reconstruction_error(), tf.float32),
     }
     for spec, variable in zip(op.factor_specs, op.factor_variables):
         if spec.dtype.is_floating:
             scalars[f"{prefix}/{spec.name}_norm"] = tf.norm(
-                tf.cast(tf.convert_to_tensor(variable), tf.float32))
+                tf.cast(tf.convert_to_tensor(variable), tf.float32)
+            )
     return scalars
 
 
@@ -37,8 +40,10 @@ def _tf2_step(op, step):
         return step
     global_step = getattr(op, "_global_step", None)
     if global_step is None:
-        raise ValueError("summaries need a step: pass step=, set "
-                         "tf.summary.experimental.set_step, or give the op a global_step")
+        raise ValueError(
+            "summaries need a step: pass step=, set "
+            "tf.summary.experimental.set_step, or give the op a global_step"
+        )
     return tf.cast(global_step, tf.int64)
 
 
@@ -46,18 +51,22 @@ def write_compression_summaries(op, step=None) -> list:
     """Writes (TF2) or adds (TF1 graph) the op's scalars; returns the summary ops/results."""
     in_graph = not tf.executing_eagerly() and not tf.inside_function()
     if in_graph:
-        return [tf.compat.v1.summary.scalar(name, value)
-                for name, value in compression_scalars(op).items()]
+        return [
+            tf.compat.v1.summary.scalar(name, value)
+            for name, value in compression_scalars(op).items()
+        ]
     if tf.executing_eagerly() and not bool(tf.summary.should_record_summaries()):
         return []  # no default writer (or recording off): skip computing the scalars
     step = _tf2_step(op, step)
-    return [tf.summary.write(name, tf.cast(value, tf.float32), step=step,
-                             metadata=_scalar_metadata())
-            for name, value in compression_scalars(op).items()]
+    return [
+        tf.summary.write(name, tf.cast(value, tf.float32), step=step, metadata=_scalar_metadata())
+        for name, value in compression_scalars(op).items()
+    ]
 
 
 def _scalar_metadata():
     """TensorBoard's scalar-plugin metadata: what `tf.summary.scalar` writes, without needing
     the tensorboard package (tf.summary.scalar raises when it is not installed)."""
     return tf.compat.v1.SummaryMetadata(
-        plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars"))
+        plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars")
+    )

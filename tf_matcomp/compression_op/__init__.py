@@ -25,18 +25,43 @@ beforehand from the compressor. `update_option` picks who runs updates:
   assign ops it feeds are built once, with the op.
 * 2 — both (they share the state, so a step never fires twice); 3 — no updates.
 """
+
 from tf_matcomp.compression_op.apply_compression import ApplyCompression
-from tf_matcomp.compression_op.method_ops import (DLCompressionOp, KMeansCompressionOp,
-                                                  SimhashCompressionOp, op_class_for)
+from tf_matcomp.compression_op.method_ops import (
+    DLCompressionOp,
+    KMeansCompressionOp,
+    SimhashCompressionOp,
+    op_class_for,
+)
 from tf_matcomp.compression_op.op import CompressionOp, CompressionOpInterface
-from tf_matcomp.compression_op.spec import (SUPPORTED_COMPRESSION_OPTIONS, UPDATE_BOTH,
-                                            UPDATE_NONE, UPDATE_OPTIONS, UPDATE_PYTHON,
-                                            UPDATE_TF, validate_spec)
+from tf_matcomp.compression_op.spec import (
+    SUPPORTED_COMPRESSION_OPTIONS,
+    UPDATE_BOTH,
+    UPDATE_NONE,
+    UPDATE_OPTIONS,
+    UPDATE_PYTHON,
+    UPDATE_TF,
+    validate_spec,
+)
 from tf_matcomp.compressors.base import MatrixCompressorInferface, MatrixCompressorInterface
 from tf_matcomp.compressors.low_rank import LowRankDecompMatrixCompressor
 
-__all__ = ["ApplyCompression", "CompressionOp", "CompressionOpInterface", "DLCompressionOp",
-           "KMeansCompressionOp", "LowRankDecompMatrixCompressor", "MatrixCompressorInferface",
-           "MatrixCompressorInterface", "SimhashCompressionOp", "SUPPORTED_COMPRESSION_OPTIONS",
-           "UPDATE_BOTH", "UPDATE_NONE", "UPDATE_OPTIONS", "UPDATE_PYTHON", "UPDATE_TF",
-           "op_class_for", "validate_spec"]
+__all__ = [
+    "ApplyCompression",
+    "CompressionOp",
+    "CompressionOpInterface",
+    "DLCompressionOp",
+    "KMeansCompressionOp",
+    "LowRankDecompMatrixCompressor",
+    "MatrixCompressorInferface",
+    "MatrixCompressorInterface",
+    "SimhashCompressionOp",
+    "SUPPORTED_COMPRESSION_OPTIONS",
+    "UPDATE_BOTH",
+    "UPDATE_NONE",
+    "UPDATE_OPTIONS",
+    "UPDATE_PYTHON",
+    "UPDATE_TF",
+    "op_class_for",
+    "validate_spec",
+]

@@ -1,4 +1,5 @@
 """`ApplyCompression`: one compression spec applied to several weights, one op per weight."""
+
 from typing import List, Optional
 
 import tensorflow as tf
@@ -28,8 +29,9 @@ class ApplyCompression(tf.Module):
 
     compression_op_class = None  # None: chosen from the compressor (see op_class_for)
 
-    def __init__(self, scope, compression_spec, compressor, global_step=None,
-                 variable_factory=None):
+    def __init__(
+        self, scope, compression_spec, compressor, global_step=None, variable_factory=None
+    ):
         super().__init__(name=module_name(scope_name(scope)))
         self._scope = scope_name(scope)
         self._compression_op_spec = compression_spec.copy()
@@ -41,8 +43,12 @@ class ApplyCompression(tf.Module):
 
     def _new_op(self, scope) -> CompressionOp:
         op_class = self.compression_op_class or op_class_for(self._matrix_compressor)
-        return op_class(scope=scope, spec=self._compression_op_spec,
-                        global_step=self._global_step, variable_factory=self._variable_factory)
+        return op_class(
+            scope=scope,
+            spec=self._compression_op_spec,
+            global_step=self._global_step,
+            variable_factory=self._variable_factory,
+        )
 
     def find_compression_op(self, a_matrix_tfvar) -> Optional[CompressionOp]:
         """The op that compresses this very variable object, if any."""
@@ -55,11 +61,15 @@ class ApplyCompression(tf.Module):
         """The compressed weight to use instead of `a_matrix_tfvar` (see class doc)."""
         existing = self.find_compression_op(a_matrix_tfvar)
         if existing is not None:
-            return existing.final_op if in_graph_mode() and existing.final_op is not None \
+            return (
+                existing.final_op
+                if in_graph_mode() and existing.final_op is not None
                 else existing.get_weight()
+            )
         op = self._new_op(scope)
-        weight, _ = op.get_apply_compression_op(a_matrix_tfvar, self._matrix_compressor,
-                                                scope=scope)
+        weight, _ = op.get_apply_compression_op(
+            a_matrix_tfvar, self._matrix_compressor, scope=scope
+        )
         self._compression_ops.append(op)
         return weight
 
@@ -101,8 +111,10 @@ class ApplyCompression(tf.Module):
 
     def run_update_step(self, session=None, step_number=None) -> List[bool]:
         """Every op's Python `run_update_step`; the fired flags."""
-        return [op.run_update_step(session=session, step_number=step_number)
-                for op in self._compression_ops]
+        return [
+            op.run_update_step(session=session, step_number=step_number)
+            for op in self._compression_ops
+        ]
 
     def add_compression_summaries(self, step=None) -> list:
         """Every op's summaries (see CompressionOp.add_compression_summaries)."""

@@ -4,6 +4,7 @@
 through the compressor (`blend`, which asks the form), so a compressor subclass that overrides
 it is honoured.
 """
+
 import tensorflow as tf
 
 from tf_matcomp.compression_op.state import WeightState, read
@@ -19,14 +20,16 @@ class BlendedWeight:
 
     def weight(self) -> tf.Tensor:
         """alpha·A + (1 − alpha)·Â from the current variables (a fresh tensor each call)."""
-        return self._compressor.blend(read(self._a_matrix), self._state.factors(),
-                                      read(self._state.alpha))
+        return self._compressor.blend(
+            read(self._a_matrix), self._state.factors(), read(self._state.alpha)
+        )
 
     def compressed(self) -> tf.Tensor:
         """Â alone, at A's dtype (what the weight is once alpha is 0)."""
         a_dtype = tf.as_dtype(self._a_matrix.dtype).base_dtype
-        return tf.cast(self._compressor.reconstruct(self._state.factors(), self._a_matrix.shape),
-                       a_dtype)
+        return tf.cast(
+            self._compressor.reconstruct(self._state.factors(), self._a_matrix.shape), a_dtype
+        )
 
     def reconstruction_error(self) -> tf.Tensor:
         """‖A − Â‖_F / ‖A‖_F (1 before the first firing, when Â is zero)."""
@@ -40,8 +43,9 @@ class BlendedWeight:
         """left_operand · Wᵀ (W as [out, in]), Â's part by the form's factored product."""
         x = tf.convert_to_tensor(left_operand)
         alpha, a = self._alpha_and_a(x.dtype)
-        return (alpha * tf.matmul(x, a, transpose_b=True)
-                + (1 - alpha) * self._form.transposed_matmul(x, self._state.factors()))
+        return alpha * tf.matmul(x, a, transpose_b=True) + (
+            1 - alpha
+        ) * self._form.transposed_matmul(x, self._state.factors())
 
     def embedding_lookup(self, ids) -> tf.Tensor:
         """Rows `ids` of W, Â's rows by the form (low-rank gathers rows of B only)."""

@@ -4,6 +4,7 @@ They add nothing but the check (which factor is `b_matrix_tfvar` and so on comes
 method's registry entry), so a new method needs no class here: `op_class_for` falls back to
 CompressionOp.
 """
+
 from tf_matcomp.compression_op.op import CompressionOp
 from tf_matcomp.compressors import dictionary_learning, kmeans, registry, simhash
 
@@ -30,8 +31,10 @@ class DLCompressionOp(CompressionOp):
     expected_compressor = dictionary_learning.DLMatrixCompressor
 
 
-_OP_CLASSES = {op_class.expected_compressor: op_class
-               for op_class in (SimhashCompressionOp, KMeansCompressionOp, DLCompressionOp)}
+_OP_CLASSES = {
+    op_class.expected_compressor: op_class
+    for op_class in (SimhashCompressionOp, KMeansCompressionOp, DLCompressionOp)
+}
 
 
 def op_class_for(compressor) -> type:

@@ -1,4 +1,5 @@
 """`CompressionOp`: one weight's compression — its state, its blended weight, its updates."""
+
 import math
 import re
 from typing import List, Optional
@@ -45,8 +46,7 @@ class CompressionOpInterface:
     def __init__(self, scope="default_scope", spec=None, global_step=None):
         del scope, spec, global_step
 
-    def get_apply_compression_op(self, a_matrix_tfvar, matrix_compressor,
-                                 scope="default_scope"):
+    def get_apply_compression_op(self, a_matrix_tfvar, matrix_compressor, scope="default_scope"):
         """Returns [compressed weight tensor, update op] for `a_matrix_tfvar`."""
         raise NotImplementedError()
 
@@ -78,8 +78,7 @@ class CompressionOp(CompressionOpInterface, tf.Module):
     # The compressor class this op takes (subclasses for one method narrow it).
     expected_compressor = MatrixCompressorInterface
 
-    def __init__(self, scope="default_scope", spec=None, global_step=None,
-                 variable_factory=None):
+    def __init__(self, scope="default_scope", spec=None, global_step=None, variable_factory=None):
         CompressionOpInterface.__init__(self, scope, spec, global_step)
         self._scope_name = scope_name(scope)
         tf.Module.__init__(self, name=module_name(self._scope_name))
@@ -156,8 +155,11 @@ class CompressionOp(CompressionOpInterface, tf.Module):
 
     # --- building ------------------------------------------------------------------------
     def _create_state(self, a_shape, a_dtype) -> None:
-        self._state = WeightState(self.matrix_compressor.factor_specs(a_shape, a_dtype),
-                                  self._schedule, self._variable_factory)
+        self._state = WeightState(
+            self.matrix_compressor.factor_specs(a_shape, a_dtype),
+            self._schedule,
+            self._variable_factory,
+        )
         self.alpha = self._state.alpha
         self.last_alpha_update_step = self._state.last_alpha_update_step
         self.alpha_update_count = self._state.alpha_update_count
@@ -165,19 +167,23 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         method = registry.method_for_compressor(self.matrix_compressor)
         attributes = method.factor_attributes if method else DEFAULT_FACTOR_ATTRIBUTES
         for attribute, index in attributes.items():
-            setattr(self, attribute,
-                    self.factor_variables[index] if index < len(self.factor_variables) else None)
+            setattr(
+                self,
+                attribute,
+                self.factor_variables[index] if index < len(self.factor_variables) else None,
+            )
 
     def _require_global_step(self) -> None:
         if self._global_step is None:
             self._global_step = tf.compat.v1.train.get_global_step()
         if self._global_step is None:
-            raise ValueError("update_option 0 or 2 in a graph needs a global_step: pass "
-                             "global_step= or create one with "
-                             "tf.compat.v1.train.get_or_create_global_step()")
+            raise ValueError(
+                "update_option 0 or 2 in a graph needs a global_step: pass "
+                "global_step= or create one with "
+                "tf.compat.v1.train.get_or_create_global_step()"
+            )
 
-    def get_apply_compression_op(self, a_matrix_tfvar, matrix_compressor,
-                                 scope="default_scope"):
+    def get_apply_compression_op(self, a_matrix_tfvar, matrix_compressor, scope="default_scope"):
         """Creates the state for `a_matrix_tfvar`; returns [compressed weight, update op].
 
         The update op is a graph op in graph mode (a no-op for update options 1 and 3); eagerly
@@ -189,11 +195,15 @@ class CompressionOp(CompressionOpInterface, tf.Module):
             in a graph has no global step.
         """
         if not isinstance(matrix_compressor, self.expected_compressor):
-            raise ValueError(f"{type(self).__name__} needs a {self.expected_compressor.__name__},"
-                             f" got {type(matrix_compressor).__name__}")
+            raise ValueError(
+                f"{type(self).__name__} needs a {self.expected_compressor.__name__},"
+                f" got {type(matrix_compressor).__name__}"
+            )
         if self.a_matrix_tfvar is not None:
-            raise ValueError("this CompressionOp already compresses a weight; create one op "
-                             "per weight (ApplyCompression does)")
+            raise ValueError(
+                "this CompressionOp already compresses a weight; create one op "
+                "per weight (ApplyCompression does)"
+            )
         a_shape = tf.TensorShape(a_matrix_tfvar.shape)
         matrix_compressor.validate_shape(a_shape)
         a_dtype = _base_dtype(a_matrix_tfvar)
@@ -205,8 +215,9 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         if graph_mode and self._spec.update_option in spec_lib.TF_UPDATE_OPTIONS:
             self._require_global_step()
         if graph_mode:
-            with tf.compat.v1.variable_scope(scope if scope != "default_scope"
-                                             else self._scope_name):
+            with tf.compat.v1.variable_scope(
+                scope if scope != "default_scope" else self._scope_name
+            ):
                 self._create_state(a_shape, a_dtype)
         else:
             with tf.init_scope(), tf.name_scope(self._scope_name):
@@ -218,7 +229,8 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         self._set_sizes(a_shape, a_dtype)
         if not graph_mode:
             self._python_updates = updates_lib.EagerPythonUpdates(
-                matrix_compressor, self._state, a_matrix_tfvar, self._spec.use_tpu)
+                matrix_compressor, self._state, a_matrix_tfvar, self._spec.use_tpu
+            )
             return [self.get_weight(), None]
         with tf.compat.v1.name_scope(f"{self._scope_name}_compression/"):
             self.final_op = self.get_weight()
@@ -227,7 +239,8 @@ class CompressionOp(CompressionOpInterface, tf.Module):
             else:
                 self.update_op = tf.no_op(name="no_tf_update")
             self._python_updates = updates_lib.GraphPythonUpdates(
-                matrix_compressor, self._state, a_matrix_tfvar, self._spec.use_tpu)
+                matrix_compressor, self._state, a_matrix_tfvar, self._spec.use_tpu
+            )
             if self._spec.add_summary:
                 self.add_compression_summaries()
         return [self.final_op, self.update_op]
@@ -241,8 +254,10 @@ class CompressionOp(CompressionOpInterface, tf.Module):
 
     def _require_built(self) -> None:
         if self.a_matrix_tfvar is None:
-            raise ValueError("call get_apply_compression_op (or ApplyCompression."
-                             "apply_compression) before using the op")
+            raise ValueError(
+                "call get_apply_compression_op (or ApplyCompression."
+                "apply_compression) before using the op"
+            )
 
     # --- the weight ----------------------------------------------------------------------
     def factors(self) -> List[tf.Tensor]:
@@ -337,16 +352,20 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         if self._spec.update_option == spec_lib.UPDATE_NONE:
             return False
         if tf.inside_function():
-            raise RuntimeError("run_update_step is the Python path and cannot run inside "
-                               "tf.function: use update(step) (update_option 0)")
+            raise RuntimeError(
+                "run_update_step is the Python path and cannot run inside "
+                "tf.function: use update(step) (update_option 0)"
+            )
         graph_mode = not tf.executing_eagerly()
         if graph_mode and session is None:
             session = tf.compat.v1.get_default_session()
             if session is None:
                 raise ValueError("run_update_step in graph mode needs a session")
         if graph_mode != isinstance(self._python_updates, updates_lib.GraphPythonUpdates):
-            raise ValueError("run_update_step must run where the op was built: eagerly for an "
-                             "op built eagerly, with a Session for an op built in a graph")
+            raise ValueError(
+                "run_update_step must run where the op was built: eagerly for an "
+                "op built eagerly, with a Session for an op built in a graph"
+            )
         if step_number is None:
             if self._spec.run_update_interval_check == 0:
                 step_number = 1
@@ -365,4 +384,3 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         scalars: tf.compat.v1 summaries in a graph; under a TF2 default writer otherwise."""
         self._require_built()
         return summaries.write_compression_summaries(self, step=step)
-

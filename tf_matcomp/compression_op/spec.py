@@ -1,4 +1,5 @@
 """The op spec: graph_compression's hparams with their defaults, and their validation."""
+
 from tf_matcomp import schedule as schedule_lib
 from tf_matcomp.compressors import base as compressor_base
 from tf_matcomp.compressors import registry
@@ -58,7 +59,8 @@ def default_op_hparams() -> HParams:
         output_block_size=1,
         block_method="loop",
         block_compression_factor=1,
-        num_bases=1)
+        num_bases=1,
+    )
 
 
 def validate_spec(spec: HParams) -> schedule_lib.AlphaSchedule:
@@ -68,8 +70,10 @@ def validate_spec(spec: HParams) -> schedule_lib.AlphaSchedule:
             raise ValueError(f"the compression spec has no hparam {key!r}")
     registry.method_for_option(spec.compression_option)
     if spec.update_option not in UPDATE_OPTIONS:
-        raise ValueError(f"update_option must be one of {UPDATE_OPTIONS} (0 TF ops, 1 Python, "
-                         f"2 both, 3 none), got {spec.update_option!r}")
+        raise ValueError(
+            f"update_option must be one of {UPDATE_OPTIONS} (0 TF ops, 1 Python, "
+            f"2 both, 3 none), got {spec.update_option!r}"
+        )
     compressor_base.require_positive_int(spec.rank, "rank")
     if "block_size" in spec:
         compressor_base.require_positive_int(spec.block_size, "block_size")

@@ -4,6 +4,7 @@ For one compressed weight: alpha, the last firing step (−1 before the first fi
 of firings and the factor variables. Every update engine (`updates`) fires through
 `WeightState.fire`, so what a firing does is written once.
 """
+
 from typing import Callable, List, Optional, Sequence
 
 import tensorflow as tf
@@ -29,24 +30,32 @@ class WeightState:
       variable_factory: creates each variable; default tf.Variable.
     """
 
-    def __init__(self, factor_specs: Sequence[FactorSpec], schedule: schedule_lib.AlphaSchedule,
-                 variable_factory: Optional[VariableFactory] = None):
+    def __init__(
+        self,
+        factor_specs: Sequence[FactorSpec],
+        schedule: schedule_lib.AlphaSchedule,
+        variable_factory: Optional[VariableFactory] = None,
+    ):
         self.factor_specs = tuple(factor_specs)
         self.schedule = schedule
         self._variable_factory = variable_factory
         self.alpha = self._make("alpha", 1.0, tf.float32, False)
         self.last_alpha_update_step = self._make(
-            "last_alpha_update_step", tf.constant(-1, tf.int64), tf.int64, False)
+            "last_alpha_update_step", tf.constant(-1, tf.int64), tf.int64, False
+        )
         self.alpha_update_count = self._make(
-            "alpha_update_count", tf.constant(0, tf.int64), tf.int64, False)
+            "alpha_update_count", tf.constant(0, tf.int64), tf.int64, False
+        )
         self.factor_variables = [
             self._make(spec.name, tf.zeros(spec.shape, spec.dtype), spec.dtype, spec.trainable)
-            for spec in self.factor_specs]
+            for spec in self.factor_specs
+        ]
 
     def _make(self, name: str, initial_value, dtype: tf.DType, trainable: bool):
         if self._variable_factory is not None:
-            return self._variable_factory(name=name, initial_value=initial_value, dtype=dtype,
-                                          trainable=trainable)
+            return self._variable_factory(
+                name=name, initial_value=initial_value, dtype=dtype, trainable=trainable
+            )
         return tf.Variable(initial_value, name=name, dtype=dtype, trainable=trainable)
 
     def factors(self) -> List[tf.Tensor]:
@@ -55,14 +64,18 @@ class WeightState:
 
     def assign_factors(self, values) -> list:
         """Assigns `values` (cast to each factor's dtype); the assign ops."""
-        return [variable.assign(tf.cast(value, spec.dtype))
-                for variable, value, spec in zip(self.factor_variables, values, self.factor_specs)]
+        return [
+            variable.assign(tf.cast(value, spec.dtype))
+            for variable, value, spec in zip(self.factor_variables, values, self.factor_specs)
+        ]
 
     def fire(self, step) -> list:
         """One firing at `step`: the count goes up by one, alpha to its staircase value for
         that count, the last firing step to `step`. Returns the assign ops (run eagerly when
         called eagerly)."""
         count = read(self.alpha_update_count) + 1
-        return [self.alpha_update_count.assign(count),
-                self.alpha.assign(self.schedule.alpha_after_tf(count)),
-                self.last_alpha_update_step.assign(tf.cast(step, tf.int64))]
+        return [
+            self.alpha_update_count.assign(count),
+            self.alpha.assign(self.schedule.alpha_after_tf(count)),
+            self.last_alpha_update_step.assign(tf.cast(step, tf.int64)),
+        ]

@@ -12,6 +12,7 @@ firing from the weight's value then, and fire through `WeightState.fire`:
 The Python engines take their factors from the compressor's NumPy path (its TF path when the
 spec says use_tpu).
 """
+
 from typing import List
 
 import numpy as np
@@ -29,8 +30,10 @@ def tf_factors(compressor, state: WeightState, a_matrix) -> List[tf.Tensor]:
 def numpy_factors(compressor, state: WeightState, a_value) -> List[np.ndarray]:
     """The factors of `a_value` by the compressor's NumPy path, at the factors' dtypes."""
     values = compressor.static_matrix_compressor(np.asarray(a_value))
-    return [np.asarray(v).astype(spec.dtype.as_numpy_dtype)
-            for v, spec in zip(values, state.factor_specs)]
+    return [
+        np.asarray(v).astype(spec.dtype.as_numpy_dtype)
+        for v, spec in zip(values, state.factor_specs)
+    ]
 
 
 class TFOpUpdates:
@@ -46,8 +49,9 @@ class TFOpUpdates:
         last = read(state.last_alpha_update_step)
 
         def compute_factors():
-            with tf.control_dependencies(state.assign_factors(
-                    tf_factors(self._compressor, state, self._a_matrix))):
+            with tf.control_dependencies(
+                state.assign_factors(tf_factors(self._compressor, state, self._a_matrix))
+            ):
                 return tf.constant(True)
 
         def fire():
@@ -57,8 +61,7 @@ class TFOpUpdates:
             with tf.control_dependencies(assigns):
                 return tf.constant(True)
 
-        return tf.cond(state.schedule.should_fire_tf(step, last), fire,
-                       lambda: tf.constant(False))
+        return tf.cond(state.schedule.should_fire_tf(step, last), fire, lambda: tf.constant(False))
 
 
 class _PythonUpdates:
@@ -112,12 +115,16 @@ class GraphPythonUpdates(_PythonUpdates):
     def __init__(self, compressor, state: WeightState, a_matrix, use_tf_path: bool):
         super().__init__(compressor, state, a_matrix, use_tf_path)
         with tf.compat.v1.name_scope("python_update"):
-            self._placeholders = [tf.compat.v1.placeholder(spec.dtype, spec.shape, name=spec.name)
-                                  for spec in state.factor_specs]
+            self._placeholders = [
+                tf.compat.v1.placeholder(spec.dtype, spec.shape, name=spec.name)
+                for spec in state.factor_specs
+            ]
             self._assign_factors = tf.group(*state.assign_factors(self._placeholders))
             self._compute_and_assign = (
                 tf.group(*state.assign_factors(tf_factors(compressor, state, a_matrix)))
-                if use_tf_path else None)
+                if use_tf_path
+                else None
+            )
             self._step = tf.compat.v1.placeholder(tf.int64, [], name="step")
             self._fire_op = tf.group(*state.fire(self._step))
             self._last = read(state.last_alpha_update_step)

@@ -1,17 +1,41 @@
 """Compression methods: one module per method (compressor + compressed form), one registry."""
-from tf_matcomp.compressors.base import (FactorSpec, MatrixCompressorInferface,
-                                         MatrixCompressorInterface, compressor_hparams)
+
+from tf_matcomp.compressors.base import (
+    FactorSpec,
+    MatrixCompressorInferface,
+    MatrixCompressorInterface,
+    compressor_hparams,
+)
 from tf_matcomp.compressors.dictionary_learning import DLMatrixCompressor, SparseCodeForm
 from tf_matcomp.compressors.form import CompressedForm
 from tf_matcomp.compressors.kmeans import KMeansForm, KmeansMatrixCompressor
 from tf_matcomp.compressors.low_rank import LowRankDecompMatrixCompressor, LowRankForm
 from tf_matcomp.compressors.method import Method
-from tf_matcomp.compressors.registry import (METHODS, form_from_config, method_for_option,
-                                             method_named)
+from tf_matcomp.compressors.registry import (
+    METHODS,
+    form_from_config,
+    method_for_option,
+    method_named,
+)
 from tf_matcomp.compressors.simhash import SimhashForm, SimhashMatrixCompressor
 
-__all__ = ["CompressedForm", "DLMatrixCompressor", "FactorSpec", "KMeansForm",
-           "KmeansMatrixCompressor", "LowRankDecompMatrixCompressor", "LowRankForm", "METHODS",
-           "MatrixCompressorInferface", "MatrixCompressorInterface", "Method", "SimhashForm",
-           "SimhashMatrixCompressor", "SparseCodeForm", "compressor_hparams",
-           "form_from_config", "method_for_option", "method_named"]
+__all__ = [
+    "CompressedForm",
+    "DLMatrixCompressor",
+    "FactorSpec",
+    "KMeansForm",
+    "KmeansMatrixCompressor",
+    "LowRankDecompMatrixCompressor",
+    "LowRankForm",
+    "METHODS",
+    "MatrixCompressorInferface",
+    "MatrixCompressorInterface",
+    "Method",
+    "SimhashForm",
+    "SimhashMatrixCompressor",
+    "SparseCodeForm",
+    "compressor_hparams",
+    "form_from_config",
+    "method_for_option",
+    "method_named",
+]

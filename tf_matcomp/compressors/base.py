@@ -8,6 +8,7 @@ derived analytically, so no zero matrix is ever compressed just to learn shapes.
 adds the training side: the factors' variable names (graph_compression's) and which of them the
 optimizer trains. A compressor never mutates the spec it is given: it keeps its own copy.
 """
+
 import dataclasses
 import math
 from typing import List, Sequence, Tuple
@@ -44,7 +45,8 @@ def compressor_hparams() -> HParams:
         is_c_matrix_present=True,
         block_size=1,
         pruning_fraction=0.0,
-        use_lsh=False)
+        use_lsh=False,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,9 +146,12 @@ class MatrixCompressorInterface:
     def factor_specs(self, shape, dtype: tf.DType = tf.float32) -> List[FactorSpec]:
         """The factors' variable names, shapes and dtypes for a matrix of `shape` and `dtype`."""
         arrays = self.form(shape, dtype).variables()
-        return [FactorSpec(name, tuple(shape), tf.as_dtype(array_dtype), trainable)
-                for name, (_, shape, array_dtype), trainable
-                in zip(self.factor_names, arrays, self.factor_trainable())]
+        return [
+            FactorSpec(name, tuple(shape), tf.as_dtype(array_dtype), trainable)
+            for name, (_, shape, array_dtype), trainable in zip(
+                self.factor_names, arrays, self.factor_trainable()
+            )
+        ]
 
     def reconstruct(self, factors: Sequence[tf.Tensor], shape) -> tf.Tensor:
         """Â [m, n] rebuilt from the factors (differentiable w.r.t. the float factors)."""

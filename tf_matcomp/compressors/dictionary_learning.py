@@ -22,6 +22,7 @@ k × k Gram matrix and one chunk of s × s systems (≤ `SOLVE_CHUNK_ELEMENTS` v
 4096² runs in a few times the matrix's memory (measured: 412 MiB peak of NumPy allocations, 6.4×
 the float32 matrix, 35 s on 2 shared cores at rank 400).
 """
+
 import math
 from typing import List, Tuple
 
@@ -73,10 +74,10 @@ def _np_refit_codes(a, dictionary, indices):
     rows = max(1, SOLVE_CHUNK_ELEMENTS // (s * s))
     eye = np.eye(s) * ridge
     for start in range(0, m, rows):
-        idx = indices[start:start + rows].astype(np.int64)
+        idx = indices[start : start + rows].astype(np.int64)
         systems = gram[idx[:, :, None], idx[:, None, :]] + eye
-        rhs = np.take_along_axis(projections[start:start + rows], idx, axis=1)
-        values[start:start + rows] = np.linalg.solve(systems, rhs[:, :, None])[:, :, 0]
+        rhs = np.take_along_axis(projections[start : start + rows], idx, axis=1)
+        values[start : start + rows] = np.linalg.solve(systems, rhs[:, :, None])[:, :, 0]
     return values
 
 
@@ -103,11 +104,12 @@ def _tf_refit_codes(a, dictionary, indices):
     eye = ridge * tf.eye(s, dtype=a.dtype)
     chunks = []
     for start in range(0, m, rows):  # static chunks: XLA-compilable
-        idx = indices[start:start + rows]
+        idx = indices[start : start + rows]
         systems = tf.gather(tf.gather(gram, idx), idx, axis=2, batch_dims=1) + eye
-        rhs = tf.gather(projections[start:start + rows], idx, batch_dims=1)
-        chunks.append(tf.linalg.cholesky_solve(tf.linalg.cholesky(systems), rhs[:, :, None])[
-            :, :, 0])
+        rhs = tf.gather(projections[start : start + rows], idx, batch_dims=1)
+        chunks.append(
+            tf.linalg.cholesky_solve(tf.linalg.cholesky(systems), rhs[:, :, None])[:, :, 0]
+        )
     return tf.concat(chunks, axis=0)
 
 
@@ -117,8 +119,15 @@ class SparseCodeForm(CompressedForm):
 
     kind = "sparse_code"
 
-    def __init__(self, rows: int, cols: int, k: int, nonzeros: int, dtype="float32",
-                 implementation: str = "auto"):
+    def __init__(
+        self,
+        rows: int,
+        cols: int,
+        k: int,
+        nonzeros: int,
+        dtype="float32",
+        implementation: str = "auto",
+    ):
         super().__init__(rows, cols, dtype, implementation)
         self.k, self.nonzeros = int(k), int(nonzeros)
 
@@ -126,9 +135,11 @@ class SparseCodeForm(CompressedForm):
         return {**super().get_config(), "k": self.k, "nonzeros": self.nonzeros}
 
     def variables(self):
-        return [("code_indices", (self.rows, self.nonzeros), "int32"),
-                ("code_values", (self.rows, self.nonzeros), self.dtype),
-                ("c_matrix", (self.k, self.cols), self.dtype)]
+        return [
+            ("code_indices", (self.rows, self.nonzeros), "int32"),
+            ("code_values", (self.rows, self.nonzeros), self.dtype),
+            ("c_matrix", (self.k, self.cols), self.dtype),
+        ]
 
     def label(self) -> str:
         return f"k={self.k},s={self.nonzeros}"
@@ -145,8 +156,9 @@ class SparseCodeForm(CompressedForm):
         """alpha·A + (1 − alpha)·B·D through the fused `low_rank_blend` op."""
         indices, values, dictionary = arrays
         b = self.codes(indices, tf.cast(values, a.dtype))
-        return ops.low_rank_blend(a, b, tf.cast(dictionary, a.dtype), alpha,
-                                  implementation=self.implementation)
+        return ops.low_rank_blend(
+            a, b, tf.cast(dictionary, a.dtype), alpha, implementation=self.implementation
+        )
 
     def matmul(self, x, arrays):
         if not self._narrower_than_dense(self.k):
@@ -159,8 +171,9 @@ class SparseCodeForm(CompressedForm):
             return super().transposed_matmul(x, arrays)
         indices, values, dictionary = arrays  # x·(B·D)ᵀ = (x·Dᵀ)·Bᵀ
         b = tf.cast(self.codes(indices, values), x.dtype)
-        return tf.matmul(tf.matmul(x, tf.cast(dictionary, x.dtype), transpose_b=True), b,
-                         transpose_b=True)
+        return tf.matmul(
+            tf.matmul(x, tf.cast(dictionary, x.dtype), transpose_b=True), b, transpose_b=True
+        )
 
 
 class DLMatrixCompressor(base.MatrixCompressorInterface):
@@ -204,8 +217,11 @@ class DLMatrixCompressor(base.MatrixCompressorInterface):
         k, s = self.sizes(a.shape)
         u, sv, vt = low_rank.np_truncated_svd(a, k)
         full = (u * sv[None, :]).astype(np.float64)
-        indices = np.argpartition(-np.abs(full), s - 1, axis=1)[:, :s] if s < k else np.tile(
-            np.arange(k), (a.shape[0], 1))
+        indices = (
+            np.argpartition(-np.abs(full), s - 1, axis=1)[:, :s]
+            if s < k
+            else np.tile(np.arange(k), (a.shape[0], 1))
+        )
         indices = np.sort(indices, axis=1).astype(np.int32)
         values = np.take_along_axis(full, indices.astype(np.int64), axis=1)
         a64 = a.astype(np.float64)
@@ -231,8 +247,17 @@ class DLMatrixCompressor(base.MatrixCompressorInterface):
         return [indices, values, dictionary]
 
 
-METHOD = Method(name="dictionary", label="dictionary", options=(3,),
-                compressor_class=DLMatrixCompressor, form_class=SparseCodeForm,
-                # graph_compression's DLCompressionOp names B by its values and C the dictionary.
-                factor_attributes={"b_matrix_indices_tfvar": 0, "b_matrix_values_tfvar": 1,
-                                   "b_matrix_tfvar": 1, "c_matrix_tfvar": 2})
+METHOD = Method(
+    name="dictionary",
+    label="dictionary",
+    options=(3,),
+    compressor_class=DLMatrixCompressor,
+    form_class=SparseCodeForm,
+    # graph_compression's DLCompressionOp names B by its values and C the dictionary.
+    factor_attributes={
+        "b_matrix_indices_tfvar": 0,
+        "b_matrix_values_tfvar": 1,
+        "b_matrix_tfvar": 1,
+        "c_matrix_tfvar": 2,
+    },
+)

@@ -8,6 +8,7 @@ and `model.export()` and the TFLite converter take them).
 
 A form's arrays are given as a sequence in the order of `variables()`.
 """
+
 from typing import Callable, List, Sequence, Tuple
 
 import numpy as np
@@ -74,16 +75,23 @@ class CompressedForm:
         """Rows `ids` of Â (an embedding lookup)."""
         return tf.nn.embedding_lookup(self.matrix(arrays), ids)
 
-    def conv(self, x: tf.Tensor, arrays: Sequence[tf.Tensor], kernel_shape: Tuple[int, ...],
-             conv_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]) -> tf.Tensor:
+    def conv(
+        self,
+        x: tf.Tensor,
+        arrays: Sequence[tf.Tensor],
+        kernel_shape: Tuple[int, ...],
+        conv_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+    ) -> tf.Tensor:
         """conv_fn(x, Â reshaped to `kernel_shape`)."""
         return conv_fn(x, tf.reshape(self.matrix(arrays), kernel_shape))
 
     # --- sizes -------------------------------------------------------------------------------
     def nbytes(self) -> int:
         """Bytes of the stored arrays, at their own dtypes."""
-        return sum(int(np.prod(shape, dtype=np.int64)) * tf.as_dtype(dtype).size
-                   for _, shape, dtype in self.variables())
+        return sum(
+            int(np.prod(shape, dtype=np.int64)) * tf.as_dtype(dtype).size
+            for _, shape, dtype in self.variables()
+        )
 
     def dense_nbytes(self) -> int:
         """Bytes of the dense m×n matrix at the form's dtype."""

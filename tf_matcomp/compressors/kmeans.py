@@ -13,6 +13,7 @@ fewer distinct blocks); `pruning_fraction` p first zeroes the ⌊p·m·n⌋ smal
 The TF path runs the `kmeans_quantize` op (native kernel; composite under XLA); the NumPy path
 runs the same C++ core through `tf_matcomp._core` (see cc/core/kmeans.h for the algorithm).
 """
+
 from typing import List, Tuple
 
 import numpy as np
@@ -22,7 +23,6 @@ from tf_matcomp import _core_loader, constants, ops
 from tf_matcomp.compressors import base
 from tf_matcomp.compressors.form import CompressedForm
 from tf_matcomp.compressors.method import Method
-
 
 
 def np_prune(a: np.ndarray, fraction: float) -> np.ndarray:
@@ -43,8 +43,9 @@ def tf_prune(a: tf.Tensor, fraction: float) -> tf.Tensor:
         return a
     flat = tf.reshape(a, [-1])
     _, smallest = tf.math.top_k(-tf.abs(flat), k=count)
-    keep = tf.tensor_scatter_nd_update(tf.ones_like(flat), smallest[:, None],
-                                       tf.zeros([count], a.dtype))
+    keep = tf.tensor_scatter_nd_update(
+        tf.ones_like(flat), smallest[:, None], tf.zeros([count], a.dtype)
+    )
     return tf.reshape(flat * keep, tf.shape(a))
 
 
@@ -54,19 +55,34 @@ class KMeansForm(CompressedForm):
 
     kind = "kmeans"
 
-    def __init__(self, rows: int, cols: int, num_clusters: int, block_size: int,
-                 dtype="float32", implementation: str = "auto"):
+    def __init__(
+        self,
+        rows: int,
+        cols: int,
+        num_clusters: int,
+        block_size: int,
+        dtype="float32",
+        implementation: str = "auto",
+    ):
         super().__init__(rows, cols, dtype, implementation)
         self.num_clusters, self.block_size = int(num_clusters), int(block_size)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "num_clusters": self.num_clusters,
-                "block_size": self.block_size}
+        return {
+            **super().get_config(),
+            "num_clusters": self.num_clusters,
+            "block_size": self.block_size,
+        }
 
     def variables(self):
-        return [("codebook", (self.num_clusters, self.block_size), self.dtype),
-                ("codes", (self.rows, self.cols // self.block_size),
-                 ops.kmeans.code_dtype_for(self.num_clusters).name)]
+        return [
+            ("codebook", (self.num_clusters, self.block_size), self.dtype),
+            (
+                "codes",
+                (self.rows, self.cols // self.block_size),
+                ops.kmeans.code_dtype_for(self.num_clusters).name,
+            ),
+        ]
 
     def label(self) -> str:
         return f"{self.num_clusters}x{self.block_size}"
@@ -86,8 +102,12 @@ class KmeansMatrixCompressor(base.MatrixCompressorInterface):
       max_iterations: most Lloyd iterations.
     """
 
-    def __init__(self, spec=None, seed: int = constants.DEFAULT_SEED,
-                 max_iterations: int = constants.DEFAULT_MAX_ITERATIONS) -> None:
+    def __init__(
+        self,
+        spec=None,
+        seed: int = constants.DEFAULT_SEED,
+        max_iterations: int = constants.DEFAULT_MAX_ITERATIONS,
+    ) -> None:
         super().__init__(spec)
         base.require_positive_int(self._spec.block_size, "block_size")
         fraction = self._spec.pruning_fraction
@@ -100,8 +120,10 @@ class KmeansMatrixCompressor(base.MatrixCompressorInterface):
         m, n = base.matrix_shape(shape)
         block = self._spec.block_size
         if n % block:
-            raise ValueError(f"block_size ({block}) must divide the number of columns of the "
-                             f"weight ({n}); shape {m}x{n}")
+            raise ValueError(
+                f"block_size ({block}) must divide the number of columns of the "
+                f"weight ({n}); shape {m}x{n}"
+            )
         return m, n
 
     factor_names = ("b_matrix", "c_matrix")  # graph_compression's: codebook, codes
@@ -126,9 +148,13 @@ class KmeansMatrixCompressor(base.MatrixCompressorInterface):
         if core is None:
             return [np.asarray(f) for f in self.tpu_matrix_compressor(tf.constant(a))]
         codebook, codes = core.kmeans_quantize(
-            np_prune(a, self._spec.pruning_fraction), self._spec.rank,
-            block_size=self._spec.block_size, max_iterations=self._max_iterations,
-            seed=self._seed, snap_zero=True)
+            np_prune(a, self._spec.pruning_fraction),
+            self._spec.rank,
+            block_size=self._spec.block_size,
+            max_iterations=self._max_iterations,
+            seed=self._seed,
+            snap_zero=True,
+        )
         return [codebook, codes]
 
     def tpu_matrix_compressor(self, a_matrix: tf.Tensor) -> List[tf.Tensor]:
@@ -137,11 +163,21 @@ class KmeansMatrixCompressor(base.MatrixCompressorInterface):
         self.validate_shape(a.shape)
         a = tf_prune(a, self._spec.pruning_fraction)
         codebook, codes = ops.kmeans_quantize(
-            a, self._spec.rank, block_size=self._spec.block_size,
-            max_iterations=self._max_iterations, seed=self._seed, snap_zero=True)
+            a,
+            self._spec.rank,
+            block_size=self._spec.block_size,
+            max_iterations=self._max_iterations,
+            seed=self._seed,
+            snap_zero=True,
+        )
         return [codebook, codes]
 
 
-METHOD = Method(name="kmeans", label="k-means", options=(4,),
-                compressor_class=KmeansMatrixCompressor, form_class=KMeansForm,
-                compressor_overrides={"is_c_matrix_trainable": False})  # integer codes
+METHOD = Method(
+    name="kmeans",
+    label="k-means",
+    options=(4,),
+    compressor_class=KmeansMatrixCompressor,
+    form_class=KMeansForm,
+    compressor_overrides={"is_c_matrix_trainable": False},
+)  # integer codes

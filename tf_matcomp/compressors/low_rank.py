@@ -11,7 +11,8 @@ QR-stabilised power iterations, then an exact SVD of the small l × n projection
 exceeds `EXACT_SVD_MAX_DIM` and k < min(m, n) / 2: its Frobenius error stays within 1% of the exact
 truncated SVD's (checked in the tests) at a fraction of the cost of a full SVD.
 """
-from typing import List, Sequence, Tuple
+
+from typing import List, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -82,8 +83,7 @@ class LowRankForm(CompressedForm):
 
     kind = "low_rank"
 
-    def __init__(self, rows: int, cols: int, k: int, dtype="float32",
-                 implementation: str = "auto"):
+    def __init__(self, rows: int, cols: int, k: int, dtype="float32", implementation: str = "auto"):
         super().__init__(rows, cols, dtype, implementation)
         self.k = int(k)
 
@@ -91,8 +91,10 @@ class LowRankForm(CompressedForm):
         return {**super().get_config(), "k": self.k}
 
     def variables(self):
-        return [("b_matrix", (self.rows, self.k), self.dtype),
-                ("c_matrix", (self.k, self.cols), self.dtype)]
+        return [
+            ("b_matrix", (self.rows, self.k), self.dtype),
+            ("c_matrix", (self.k, self.cols), self.dtype),
+        ]
 
     def label(self) -> str:
         return f"k={self.k}"
@@ -108,8 +110,9 @@ class LowRankForm(CompressedForm):
     def blend(self, a, arrays, alpha):
         """alpha·A + (1 − alpha)·B·C through the fused `low_rank_blend` op."""
         b, c = arrays
-        return ops.low_rank_blend(a, tf.cast(b, a.dtype), tf.cast(c, a.dtype), alpha,
-                                  implementation=self.implementation)
+        return ops.low_rank_blend(
+            a, tf.cast(b, a.dtype), tf.cast(c, a.dtype), alpha, implementation=self.implementation
+        )
 
     def matmul(self, x, arrays):
         b, c = arrays
@@ -181,5 +184,10 @@ class LowRankDecompMatrixCompressor(base.MatrixCompressorInterface):
         return [u * root[None, :], root[:, None] * vt]
 
 
-METHOD = Method(name="lowrank", label="low-rank", options=(0, 1),
-                compressor_class=LowRankDecompMatrixCompressor, form_class=LowRankForm)
+METHOD = Method(
+    name="lowrank",
+    label="low-rank",
+    options=(0, 1),
+    compressor_class=LowRankDecompMatrixCompressor,
+    form_class=LowRankForm,
+)

@@ -1,4 +1,5 @@
 """`Method`: one compression method as the rest of tf_matcomp sees it (see `registry`)."""
+
 import dataclasses
 from typing import Mapping, Tuple
 
@@ -32,7 +33,8 @@ class Method:
     form_class: type
     compressor_overrides: Mapping[str, object] = dataclasses.field(default_factory=dict)
     factor_attributes: Mapping[str, int] = dataclasses.field(
-        default_factory=lambda: dict(DEFAULT_FACTOR_ATTRIBUTES))
+        default_factory=lambda: dict(DEFAULT_FACTOR_ATTRIBUTES)
+    )
 
     @property
     def option(self) -> int:

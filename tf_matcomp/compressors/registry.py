@@ -19,6 +19,7 @@ module provides:
   * `METHOD = Method(...)`: its name, label, option numbers, compressor overrides and, if
     its factors are not (B, C), which factor each CompressionOp attribute names.
 """
+
 from typing import Dict, Optional, Tuple
 
 from tf_matcomp.compressors import dictionary_learning, kmeans, low_rank, simhash
@@ -33,17 +34,17 @@ _METHODS: Tuple[Method, ...] = (
 )
 
 METHODS: Dict[str, Method] = {method.name: method for method in _METHODS}
-_BY_OPTION: Dict[int, Method] = {option: method for method in _METHODS
-                                 for option in method.options}
+_BY_OPTION: Dict[int, Method] = {option: method for method in _METHODS for option in method.options}
 _BY_FORM_KIND: Dict[str, Method] = {method.form_class.kind: method for method in _METHODS}
 
 SUPPORTED_COMPRESSION_OPTIONS: Tuple[int, ...] = tuple(sorted(_BY_OPTION))
 
 
 def describe_options() -> str:
-    """"0 and 1 low-rank, 2 simhash, ..." for error messages and help texts."""
-    return ", ".join(f"{' and '.join(str(o) for o in method.options)} {method.label}"
-                     for method in _METHODS)
+    """ "0 and 1 low-rank, 2 simhash, ..." for error messages and help texts."""
+    return ", ".join(
+        f"{' and '.join(str(o) for o in method.options)} {method.label}" for method in _METHODS
+    )
 
 
 def method_for_option(option) -> Method:
@@ -53,8 +54,10 @@ def method_for_option(option) -> Method:
     except TypeError:  # unhashable
         method = None
     if method is None:
-        raise ValueError(f"compression_option must be one of {SUPPORTED_COMPRESSION_OPTIONS} "
-                         f"({describe_options()}), got {option!r}")
+        raise ValueError(
+            f"compression_option must be one of {SUPPORTED_COMPRESSION_OPTIONS} "
+            f"({describe_options()}), got {option!r}"
+        )
     return method
 
 

@@ -14,6 +14,7 @@ above ‖A‖ (the peer's norm matching reaches ≈1.12·‖A‖ at k = m/4). St
 signs plus n scales. The TF path runs the `simhash_compress` op (native kernel, or its composite
 under XLA); the NumPy path runs the same C++ core through `tf_matcomp._core`.
 """
+
 from typing import List, Sequence, Tuple
 
 import numpy as np
@@ -39,8 +40,15 @@ class SimhashForm(CompressedForm):
 
     kind = "simhash"
 
-    def __init__(self, rows: int, cols: int, num_bits: int, seed: int, dtype="float32",
-                 implementation: str = "auto"):
+    def __init__(
+        self,
+        rows: int,
+        cols: int,
+        num_bits: int,
+        seed: int,
+        dtype="float32",
+        implementation: str = "auto",
+    ):
         super().__init__(rows, cols, dtype, implementation)
         self.num_bits, self.seed = int(num_bits), int(seed)
 
@@ -48,20 +56,28 @@ class SimhashForm(CompressedForm):
         return {**super().get_config(), "num_bits": self.num_bits, "seed": self.seed}
 
     def variables(self):
-        return [("signs", (self.num_bits, simhash_composite.packed_width(self.cols)), "uint8"),
-                ("scales", (self.cols,), self.dtype)]
+        return [
+            ("signs", (self.num_bits, simhash_composite.packed_width(self.cols)), "uint8"),
+            ("scales", (self.cols,), self.dtype),
+        ]
 
     def label(self) -> str:
         return f"bits={self.num_bits}"
 
     def matrix(self, arrays):
         signs, scales = arrays
-        return ops.simhash_decompress(signs, scales, self.rows, seed=self.seed,
-                                      implementation=self.implementation)
+        return ops.simhash_decompress(
+            signs, scales, self.rows, seed=self.seed, implementation=self.implementation
+        )
 
     def _projection_and_signs(self, signs, dtype):
-        r = ops.simhash_projection(self.rows, self.num_bits, seed=self.seed, dtype=dtype,
-                                   implementation=self.implementation)
+        r = ops.simhash_projection(
+            self.rows,
+            self.num_bits,
+            seed=self.seed,
+            dtype=dtype,
+            implementation=self.implementation,
+        )
         return r, simhash_composite.unpack_signs(signs, self.cols, dtype)
 
     def matmul(self, x, arrays):
@@ -90,7 +106,9 @@ class SimhashMatrixCompressor(base.MatrixCompressorInterface):
       seed: seed of the projection R.
     """
 
-    def __init__(self, spec=None, scale: str = "least_squares", seed: int = constants.DEFAULT_SEED) -> None:
+    def __init__(
+        self, spec=None, scale: str = "least_squares", seed: int = constants.DEFAULT_SEED
+    ) -> None:
         super().__init__(spec)
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
@@ -109,8 +127,9 @@ class SimhashMatrixCompressor(base.MatrixCompressorInterface):
 
     def form(self, shape, dtype: tf.DType = tf.float32) -> SimhashForm:
         m, n = base.matrix_shape(shape)
-        return SimhashForm(m, n, num_bits_for(m, n, self._spec.rank), self._seed,
-                           tf.as_dtype(dtype).name)
+        return SimhashForm(
+            m, n, num_bits_for(m, n, self._spec.rank), self._seed, tf.as_dtype(dtype).name
+        )
 
     def factor_trainable(self) -> Tuple[bool, ...]:
         return (False, self._spec.is_c_matrix_trainable)  # sign bits are never trained
@@ -126,8 +145,9 @@ class SimhashMatrixCompressor(base.MatrixCompressorInterface):
         core = _core_loader.core_or_warn("SimhashMatrixCompressor.static_matrix_compressor")
         if core is None:
             return [np.asarray(f) for f in self.tpu_matrix_compressor(tf.constant(a))]
-        signs, scales = core.simhash_compress(a, self.num_bits(a.shape), seed=self._seed,
-                                              scale=self._scale)
+        signs, scales = core.simhash_compress(
+            a, self.num_bits(a.shape), seed=self._seed, scale=self._scale
+        )
         return [signs, scales]
 
     def tpu_matrix_compressor(self, a_matrix: tf.Tensor) -> List[tf.Tensor]:
@@ -147,7 +167,14 @@ class SimhashMatrixCompressor(base.MatrixCompressorInterface):
         return core.simhash_decompress(signs, scales, m, seed=self._seed)
 
 
-METHOD = Method(name="simhash", label="simhash", options=(2,),
-                compressor_class=SimhashMatrixCompressor, form_class=SimhashForm,
-                compressor_overrides={"is_b_matrix_trainable": False,  # sign bits
-                                      "is_c_matrix_present": False})
+METHOD = Method(
+    name="simhash",
+    label="simhash",
+    options=(2,),
+    compressor_class=SimhashMatrixCompressor,
+    form_class=SimhashForm,
+    compressor_overrides={
+        "is_b_matrix_trainable": False,  # sign bits
+        "is_c_matrix_present": False,
+    },
+)

@@ -6,6 +6,7 @@ state shared between layers), whose variables are created by the layer's `add_we
 tf.distribute see every piece of state. The schedule, the compressors and the blend are the
 op's; this module only parses specs, builds the op, and names its factors as its form does.
 """
+
 import numpy as np
 import tensorflow as tf
 
@@ -45,13 +46,18 @@ class KernelCompression:
 
         def variable_factory(name, initial_value, dtype, trainable):
             initial = tf.convert_to_tensor(initial_value, dtype)
-            return layer.add_weight(name=name, shape=tuple(initial.shape), dtype=dtype.name,
-                                    initializer=lambda shape, dtype=None: initial,
-                                    trainable=trainable)
+            return layer.add_weight(
+                name=name,
+                shape=tuple(initial.shape),
+                dtype=dtype.name,
+                initializer=lambda shape, dtype=None: initial,
+                trainable=trainable,
+            )
 
         compressor = compression_wrapper.make_compressor(spec)
         self.op = compression_op.op_class_for(compressor)(
-            scope=layer.name, spec=spec, variable_factory=variable_factory)
+            scope=layer.name, spec=spec, variable_factory=variable_factory
+        )
         try:
             self.op.get_apply_compression_op(kernel, compressor, scope=layer.name)
         except ValueError as error:

@@ -3,6 +3,7 @@
 Shared by `compress_model` (Dense/Conv2D → compressed twins) and `strip_compression`
 (compressed layers → their stripped form).
 """
+
 from typing import Callable, Dict
 
 import tensorflow as tf
@@ -10,8 +11,9 @@ import tensorflow as tf
 keras = tf.keras
 
 
-def rebuild_model(model: keras.Model, replacements: Dict[str, Callable],
-                  caller: str) -> keras.Model:
+def rebuild_model(
+    model: keras.Model, replacements: Dict[str, Callable], caller: str
+) -> keras.Model:
     """A clone of `model` in which layer `name` becomes `replacements[name][0](layer)`.
 
     `replacements[name]` is a pair (make_twin, copy_weights): `copy_weights(layer, twin)` fills
@@ -20,6 +22,7 @@ def rebuild_model(model: keras.Model, replacements: Dict[str, Callable],
     Raises:
       ValueError: `model` cannot be cloned (only Functional and Sequential models can).
     """
+
     def clone(layer):
         if layer.name in replacements:
             return replacements[layer.name][0](layer)
@@ -28,8 +31,10 @@ def rebuild_model(model: keras.Model, replacements: Dict[str, Callable],
     try:
         result = keras.models.clone_model(model, clone_function=clone)
     except ValueError as error:
-        raise ValueError(f"{caller}: cannot rebuild {model.name!r} (Functional and "
-                         f"Sequential models only): {error}") from error
+        raise ValueError(
+            f"{caller}: cannot rebuild {model.name!r} (Functional and "
+            f"Sequential models only): {error}"
+        ) from error
     for layer in model.layers:
         if not layer.weights:  # input layers (renamed by clone_model), activations, ...
             continue

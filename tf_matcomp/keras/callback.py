@@ -14,6 +14,7 @@ After each batch and epoch it writes `alpha` (mean over compressed layers) and
 `compression_ratio` (uncompressed / compressed size of the compressed layers) into `logs`, so
 Keras' progress bar, History and a TensorBoard callback placed after it show them.
 """
+
 import time
 from typing import List, Optional
 
@@ -45,8 +46,10 @@ class CompressionCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._layers = compress_model_lib.compressed_layers(self.model)
         if not self._layers:
-            raise ValueError("CompressionCallback: the model has no CompressedDense or "
-                             "CompressedConv2D layer (see tf_matcomp.keras.compress_model)")
+            raise ValueError(
+                "CompressionCallback: the model has no CompressedDense or "
+                "CompressedConv2D layer (see tf_matcomp.keras.compress_model)"
+            )
         tf_layers = [layer for layer in self._layers if self._option(layer) in (0, 2)]
 
         @tf.function

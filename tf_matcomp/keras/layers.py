@@ -10,6 +10,7 @@ loop; `layer.update(step)` is the TF-op update for use inside a `tf.function`.
 
 The layers use only APIs that Keras 3 and tf_keras (Keras 2) share, through `tf.keras`.
 """
+
 from typing import Optional, Tuple, Union
 
 import numpy as np
@@ -29,10 +30,19 @@ class _CompressedKernelLayer(keras.layers.Layer):
     Subclasses give the kernel's shape (`_kernel_shape`) and apply it (`_apply_kernel`).
     """
 
-    def __init__(self, spec: Spec = None, activation=None, use_bias: bool = True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, **kwargs):
+    def __init__(
+        self,
+        spec: Spec = None,
+        activation=None,
+        use_bias: bool = True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.spec = _kernel_compression.parse_spec(spec)
         self.activation = keras.activations.get(activation)
@@ -67,15 +77,23 @@ class _CompressedKernelLayer(keras.layers.Layer):
 
         # A, the dense kernel, is stored as the 2-D matrix that gets compressed.
         self.kernel = self.add_weight(
-            name="kernel", shape=matrix_shape, initializer=matrix_initializer,
-            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
-            trainable=True)
+            name="kernel",
+            shape=matrix_shape,
+            initializer=matrix_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            trainable=True,
+        )
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight(
-                name="bias", shape=(self._output_channels(),), initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer, constraint=self.bias_constraint,
-                trainable=True)
+                name="bias",
+                shape=(self._output_channels(),),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                trainable=True,
+            )
         self.compression = _kernel_compression.KernelCompression(self, self.kernel, self.spec)
         super().build(input_shape)
 
@@ -110,16 +128,18 @@ class _CompressedKernelLayer(keras.layers.Layer):
 
     def get_config(self):
         ser = keras.initializers.serialize
-        return {**super().get_config(),
-                "spec": _kernel_compression.spec_to_config(self.spec),
-                "activation": keras.activations.serialize(self.activation),
-                "use_bias": self.use_bias,
-                "kernel_initializer": ser(self.kernel_initializer),
-                "bias_initializer": ser(self.bias_initializer),
-                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
-                "bias_constraint": keras.constraints.serialize(self.bias_constraint)}
+        return {
+            **super().get_config(),
+            "spec": _kernel_compression.spec_to_config(self.spec),
+            "activation": keras.activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": ser(self.kernel_initializer),
+            "bias_initializer": ser(self.bias_initializer),
+            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+            "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+        }
 
 
 @keras.utils.register_keras_serializable(package=_PACKAGE)
@@ -136,8 +156,9 @@ class CompressedDense(_CompressedKernelLayer):
       ValueError: `units` < 1, or the spec has an unknown key or a bad value (naming it).
     """
 
-    def __init__(self, units: int, spec: Spec = None, activation=None, use_bias: bool = True,
-                 **kwargs):
+    def __init__(
+        self, units: int, spec: Spec = None, activation=None, use_bias: bool = True, **kwargs
+    ):
         if not isinstance(units, int) or isinstance(units, bool) or units < 1:
             raise ValueError(f"CompressedDense: `units` must be a positive int, got {units!r}")
         super().__init__(spec, activation, use_bias, **kwargs)
@@ -145,16 +166,20 @@ class CompressedDense(_CompressedKernelLayer):
 
     def _kernel_shape(self, input_shape):
         if input_shape[-1] is None:
-            raise ValueError(f"CompressedDense {self.name!r}: the last input dimension must be "
-                             "known")
+            raise ValueError(
+                f"CompressedDense {self.name!r}: the last input dimension must be known"
+            )
         return (int(input_shape[-1]), self.units)
 
     def _output_channels(self):
         return self.units
 
     def _apply_kernel(self, inputs, kernel):
-        return tf.matmul(inputs, kernel) if inputs.shape.rank == 2 else tf.tensordot(
-            inputs, kernel, axes=1)
+        return (
+            tf.matmul(inputs, kernel)
+            if inputs.shape.rank == 2
+            else tf.tensordot(inputs, kernel, axes=1)
+        )
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -166,8 +191,9 @@ class CompressedDense(_CompressedKernelLayer):
 def _pair(value, name: str) -> Tuple[int, int]:
     pair = (value, value) if isinstance(value, int) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, int) and v >= 1 for v in pair):
-        raise ValueError(f"CompressedConv2D: `{name}` must be a positive int or a pair of them, "
-                         f"got {value!r}")
+        raise ValueError(
+            f"CompressedConv2D: `{name}` must be a positive int or a pair of them, got {value!r}"
+        )
     return pair
 
 
@@ -185,15 +211,24 @@ class CompressedConv2D(_CompressedKernelLayer):
       ValueError: a bad argument (named).
     """
 
-    def __init__(self, filters: int, kernel_size, strides=(1, 1), padding: str = "valid",
-                 dilation_rate=(1, 1), spec: Spec = None, activation=None,
-                 use_bias: bool = True, **kwargs):
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        strides=(1, 1),
+        padding: str = "valid",
+        dilation_rate=(1, 1),
+        spec: Spec = None,
+        activation=None,
+        use_bias: bool = True,
+        **kwargs,
+    ):
         if not isinstance(filters, int) or isinstance(filters, bool) or filters < 1:
-            raise ValueError(f"CompressedConv2D: `filters` must be a positive int, got "
-                             f"{filters!r}")
+            raise ValueError(f"CompressedConv2D: `filters` must be a positive int, got {filters!r}")
         if str(padding).lower() not in ("valid", "same"):
-            raise ValueError(f"CompressedConv2D: `padding` must be 'valid' or 'same', got "
-                             f"{padding!r}")
+            raise ValueError(
+                f"CompressedConv2D: `padding` must be 'valid' or 'same', got {padding!r}"
+            )
         super().__init__(spec, activation, use_bias, **kwargs)
         self.filters = filters
         self.kernel_size = _pair(kernel_size, "kernel_size")
@@ -203,18 +238,30 @@ class CompressedConv2D(_CompressedKernelLayer):
 
     def _kernel_shape(self, input_shape):
         if len(input_shape) != 4 or input_shape[-1] is None:
-            raise ValueError(f"CompressedConv2D {self.name!r}: needs inputs [batch, height, "
-                             f"width, channels] with known channels, got {input_shape}")
+            raise ValueError(
+                f"CompressedConv2D {self.name!r}: needs inputs [batch, height, "
+                f"width, channels] with known channels, got {input_shape}"
+            )
         return self.kernel_size + (int(input_shape[-1]), self.filters)
 
     def _output_channels(self):
         return self.filters
 
     def _apply_kernel(self, inputs, kernel):
-        return tf.nn.conv2d(inputs, kernel, strides=(1,) + self.strides + (1,),
-                            padding=self.padding.upper(), dilations=self.dilation_rate)
+        return tf.nn.conv2d(
+            inputs,
+            kernel,
+            strides=(1,) + self.strides + (1,),
+            padding=self.padding.upper(),
+            dilations=self.dilation_rate,
+        )
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters,
-                "kernel_size": self.kernel_size, "strides": self.strides,
-                "padding": self.padding, "dilation_rate": self.dilation_rate}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "padding": self.padding,
+            "dilation_rate": self.dilation_rate,
+        }

@@ -1,4 +1,5 @@
 """`strip_compression(model)`: the deployable model, each compressed layer in stripped form."""
+
 import numpy as np
 import tensorflow as tf
 
@@ -11,12 +12,22 @@ keras = tf.keras
 
 def _stripped_twin(layer) -> _StrippedBase:
     form, _ = layer.compression.compressed_form()
-    common = {"form": form.get_config(), "use_bias": layer.use_bias, "name": layer.name,
-              "activation": keras.activations.serialize(layer.activation)}
+    common = {
+        "form": form.get_config(),
+        "use_bias": layer.use_bias,
+        "name": layer.name,
+        "activation": keras.activations.serialize(layer.activation),
+    }
     if isinstance(layer, compressed_layers.CompressedDense):
         return StrippedDense(layer.units, **common)
-    return StrippedConv2D(layer.filters, layer.kernel_size, strides=layer.strides,
-                          padding=layer.padding, dilation_rate=layer.dilation_rate, **common)
+    return StrippedConv2D(
+        layer.filters,
+        layer.kernel_size,
+        strides=layer.strides,
+        padding=layer.padding,
+        dilation_rate=layer.dilation_rate,
+        **common,
+    )
 
 
 def strip_compression(model: keras.Model) -> keras.Model:
@@ -30,6 +41,7 @@ def strip_compression(model: keras.Model) -> keras.Model:
         something else), or its factors were never computed, or `model` is not a Functional /
         Sequential model.
     """
+
     def copy_compressed(layer, twin):
         _, arrays = layer.compression.compressed_form()
         twin.set_compressed(arrays, np.asarray(layer.bias) if layer.bias is not None else None)
@@ -39,7 +51,9 @@ def strip_compression(model: keras.Model) -> keras.Model:
         if isinstance(layer, compressed_layers._CompressedKernelLayer):
             alpha = float(layer.alpha)
             if alpha != 0.0:
-                raise ValueError(f"strip_compression: layer {layer.name!r} has alpha={alpha:g}; "
-                                 "strip only once compression has finished (alpha=0)")
+                raise ValueError(
+                    f"strip_compression: layer {layer.name!r} has alpha={alpha:g}; "
+                    "strip only once compression has finished (alpha=0)"
+                )
             replacements[layer.name] = (_stripped_twin, copy_compressed)
     return rebuild_model(model, replacements, "strip_compression")

@@ -3,6 +3,7 @@
 Checks use static shapes; dimensions unknown until run time are checked by the kernels
 (InvalidArgumentError) or by the composites' assertions.
 """
+
 from typing import Optional
 
 import numpy as np
@@ -28,8 +29,10 @@ def as_float_tensor(value, name: str, dtype: Optional[tf.DType] = None) -> tf.Te
     """Converts to a floating tensor (of `dtype` when given) or raises ValueError."""
     tensor = as_tensor(value, name, dtype)
     if tensor.dtype not in FLOAT_DTYPES:
-        raise ValueError(f"`{name}` must be a floating tensor (float16, bfloat16, float32 or "
-                         f"float64), got {tensor.dtype.name}")
+        raise ValueError(
+            f"`{name}` must be a floating tensor (float16, bfloat16, float32 or "
+            f"float64), got {tensor.dtype.name}"
+        )
     return tensor
 
 

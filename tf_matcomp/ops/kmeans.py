@@ -1,4 +1,5 @@
 """`kmeans_quantize` / `kmeans_dequantize`: k-means weight quantization, native or composite."""
+
 from typing import Optional, Tuple
 
 import tensorflow as tf
@@ -25,10 +26,17 @@ def code_dtype_for(num_clusters: int) -> tf.DType:
     return tf.uint8 if num_clusters <= MAX_UINT8_CLUSTERS else tf.int32
 
 
-def kmeans_quantize(a, num_clusters: int, block_size: int = 1,
-                    max_iterations: int = DEFAULT_MAX_ITERATIONS, seed: int = 0,
-                    snap_zero: bool = False, method: str = "lloyd", implementation: str = "auto",
-                    name: Optional[str] = None) -> Tuple[tf.Tensor, tf.Tensor]:
+def kmeans_quantize(
+    a,
+    num_clusters: int,
+    block_size: int = 1,
+    max_iterations: int = DEFAULT_MAX_ITERATIONS,
+    seed: int = 0,
+    snap_zero: bool = False,
+    method: str = "lloyd",
+    implementation: str = "auto",
+    name: Optional[str] = None,
+) -> Tuple[tf.Tensor, tf.Tensor]:
     """k-means quantization of `a` viewed as m·n/block_size blocks of block_size values.
 
     Algorithm (native kernel):
@@ -85,11 +93,15 @@ def kmeans_quantize(a, num_clusters: int, block_size: int = 1,
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {METHODS}, got {method!r}")
     if num_clusters * block_size > MAX_CODEBOOK_ELEMENTS:
-        raise ValueError(f"`num_clusters` * `block_size` must be at most {MAX_CODEBOOK_ELEMENTS} "
-                         f"(the codebook size), got {num_clusters} * {block_size}")
+        raise ValueError(
+            f"`num_clusters` * `block_size` must be at most {MAX_CODEBOOK_ELEMENTS} "
+            f"(the codebook size), got {num_clusters} * {block_size}"
+        )
     if method == "optimal" and (block_size != 1 or num_clusters > MAX_OPTIMAL_CLUSTERS):
-        raise ValueError(f"`method` \"optimal\" needs `block_size` 1 and `num_clusters` <= "
-                         f"{MAX_OPTIMAL_CLUSTERS}, got {block_size} and {num_clusters}")
+        raise ValueError(
+            f'`method` "optimal" needs `block_size` 1 and `num_clusters` <= '
+            f"{MAX_OPTIMAL_CLUSTERS}, got {block_size} and {num_clusters}"
+        )
     with tf.name_scope(name or "kmeans_quantize"):
         a = _validation.as_float_tensor(a, "a")
         if a.dtype not in _INPUT_DTYPES:
@@ -97,21 +109,32 @@ def kmeans_quantize(a, num_clusters: int, block_size: int = 1,
         _validation.require_rank(a, 2, "a")
         columns = a.shape[1] if a.shape.rank == 2 else None
         if columns is not None and columns % block_size:
-            raise ValueError(f"`block_size` ({block_size}) must divide the number of columns of "
-                             f"`a` ({columns})")
+            raise ValueError(
+                f"`block_size` ({block_size}) must divide the number of columns of `a` ({columns})"
+            )
         code_dtype = code_dtype_for(num_clusters)
 
         def native(library):
             codebook, codes = library.matcomp_k_means_quantize(
-                a, num_clusters=num_clusters, block_size=block_size,
-                max_iterations=max_iterations, seed=seed, snap_zero=snap_zero, method=method,
-                code_dtype=code_dtype)
+                a,
+                num_clusters=num_clusters,
+                block_size=block_size,
+                max_iterations=max_iterations,
+                seed=seed,
+                snap_zero=snap_zero,
+                method=method,
+                code_dtype=code_dtype,
+            )
             return codebook, codes
 
         return _dispatch.dispatch(
-            "kmeans_quantize", implementation, native,
-            lambda: composite.kmeans_quantize(a, num_clusters, block_size, max_iterations, seed,
-                                              snap_zero, code_dtype))
+            "kmeans_quantize",
+            implementation,
+            native,
+            lambda: composite.kmeans_quantize(
+                a, num_clusters, block_size, max_iterations, seed, snap_zero, code_dtype
+            ),
+        )
 
 
 def kmeans_dequantize(codebook, codes, name: Optional[str] = None) -> tf.Tensor:
@@ -131,8 +154,9 @@ def kmeans_dequantize(codebook, codes, name: Optional[str] = None) -> tf.Tensor:
         codebook = _validation.as_float_tensor(codebook, "codebook")
         codes = _validation.as_tensor(codes, "codes")
         if codes.dtype not in (tf.uint8, tf.int32, tf.int64):
-            raise ValueError(f"`codes` must have dtype uint8, int32 or int64, got "
-                             f"{codes.dtype.name}")
+            raise ValueError(
+                f"`codes` must have dtype uint8, int32 or int64, got {codes.dtype.name}"
+            )
         _validation.require_rank(codebook, 2, "codebook")
         _validation.require_rank(codes, 2, "codes")
         if codes.dtype == tf.uint8:  # gather takes int32/int64 indices
@@ -142,6 +166,10 @@ def kmeans_dequantize(codebook, codes, name: Optional[str] = None) -> tf.Tensor:
         matrix = tf.reshape(blocks, [shape[0], shape[1] * shape[2]])
         if blocks.shape.rank == 3:  # keep what is statically known
             blocks_per_row, block_size = blocks.shape[1], blocks.shape[2]
-            matrix.set_shape([blocks.shape[0], None if None in (blocks_per_row, block_size)
-                              else blocks_per_row * block_size])
+            matrix.set_shape(
+                [
+                    blocks.shape[0],
+                    None if None in (blocks_per_row, block_size) else blocks_per_row * block_size,
+                ]
+            )
         return matrix

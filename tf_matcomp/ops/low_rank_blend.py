@@ -1,4 +1,5 @@
 """`low_rank_blend`: W = alpha·A + (1 − alpha)·B·C, native kernel or TF composite."""
+
 import tensorflow as tf
 
 from tf_matcomp.ops import _dispatch, _validation
@@ -34,14 +35,18 @@ def low_rank_blend(a, b, c, alpha, implementation: str = "auto", name=None) -> t
         for tensor, arg, rank in ((a, "a", 2), (b, "b", 2), (c, "c", 2), (alpha, "alpha", 0)):
             _validation.require_rank(tensor, rank, arg)
         _validation.require_equal_dims(a.shape[0], b.shape[0], "`b` must have as many rows as `a`")
-        _validation.require_equal_dims(a.shape[1], c.shape[1],
-                                       "`c` must have as many columns as `a`")
-        _validation.require_equal_dims(b.shape[1], c.shape[0],
-                                       "`c` must have as many rows as `b` has columns")
+        _validation.require_equal_dims(
+            a.shape[1], c.shape[1], "`c` must have as many columns as `a`"
+        )
+        _validation.require_equal_dims(
+            b.shape[1], c.shape[0], "`c` must have as many rows as `b` has columns"
+        )
         return _dispatch.dispatch(
-            "low_rank_blend", implementation,
+            "low_rank_blend",
+            implementation,
             lambda lib: lib.matcomp_low_rank_blend(a, b, c, alpha),
-            lambda: composite.low_rank_blend(a, b, c, alpha))
+            lambda: composite.low_rank_blend(a, b, c, alpha),
+        )
 
 
 @tf.RegisterGradient(NATIVE_OP_NAME)

@@ -28,6 +28,7 @@ The two matrices give the same error because each column is compressed on its ow
 (nearly) rotation-invariant projection: only the column's direction relative to R matters, not the
 rank of A.
 """
+
 from typing import Optional, Tuple
 
 import tensorflow as tf
@@ -53,27 +54,42 @@ tf.no_gradient(COMPRESS_OP_NAME)  # signs are piecewise constant, and scales fol
 tf.no_gradient(PROJECTION_OP_NAME)  # no inputs
 
 
-def _check_sizes(rows: Optional[int], cols: Optional[int], num_bits: Optional[int],
-                 rows_name: str) -> None:
+def _check_sizes(
+    rows: Optional[int], cols: Optional[int], num_bits: Optional[int], rows_name: str
+) -> None:
     """The kernels' size rules (cc/core/simhash.cc) on whatever is statically known."""
     if rows is not None and rows > MAX_INDEX:
         raise ValueError(f"{rows_name} must be at most {MAX_INDEX}, got {rows}")
     if rows is not None and num_bits is not None and rows * num_bits > MAX_BUFFER_ELEMENTS:
-        raise ValueError(f"{rows_name} * `num_bits` (the projection R) must be at most "
-                         f"{MAX_BUFFER_ELEMENTS} elements, got {rows} * {num_bits}")
+        raise ValueError(
+            f"{rows_name} * `num_bits` (the projection R) must be at most "
+            f"{MAX_BUFFER_ELEMENTS} elements, got {rows} * {num_bits}"
+        )
     if rows is not None and cols is not None and rows * cols > MAX_BUFFER_ELEMENTS:
-        raise ValueError(f"{rows_name} * columns must be at most {MAX_BUFFER_ELEMENTS} "
-                         f"elements, got {rows} * {cols}")
-    if (cols is not None and num_bits is not None
-            and num_bits * min(cols, MAX_TILE_WIDTH) > MAX_TILE_SCRATCH):
-        raise ValueError(f"`num_bits` * min(columns, {MAX_TILE_WIDTH}) (per-thread scratch) "
-                         f"must be at most {MAX_TILE_SCRATCH}, got {num_bits} * "
-                         f"{min(cols, MAX_TILE_WIDTH)}")
-    if (cols is not None and num_bits is not None
-            and num_bits * composite.packed_width(cols) > MAX_BUFFER_ELEMENTS):
-        raise ValueError(f"`num_bits` * ceil(columns / 8) (the packed signs) must be at most "
-                         f"{MAX_BUFFER_ELEMENTS} bytes, got {num_bits} * "
-                         f"{composite.packed_width(cols)}")
+        raise ValueError(
+            f"{rows_name} * columns must be at most {MAX_BUFFER_ELEMENTS} "
+            f"elements, got {rows} * {cols}"
+        )
+    if (
+        cols is not None
+        and num_bits is not None
+        and num_bits * min(cols, MAX_TILE_WIDTH) > MAX_TILE_SCRATCH
+    ):
+        raise ValueError(
+            f"`num_bits` * min(columns, {MAX_TILE_WIDTH}) (per-thread scratch) "
+            f"must be at most {MAX_TILE_SCRATCH}, got {num_bits} * "
+            f"{min(cols, MAX_TILE_WIDTH)}"
+        )
+    if (
+        cols is not None
+        and num_bits is not None
+        and num_bits * composite.packed_width(cols) > MAX_BUFFER_ELEMENTS
+    ):
+        raise ValueError(
+            f"`num_bits` * ceil(columns / 8) (the packed signs) must be at most "
+            f"{MAX_BUFFER_ELEMENTS} bytes, got {num_bits} * "
+            f"{composite.packed_width(cols)}"
+        )
 
 
 def _float_input(value, name: str, dtype: Optional[tf.DType] = None) -> tf.Tensor:
@@ -83,8 +99,14 @@ def _float_input(value, name: str, dtype: Optional[tf.DType] = None) -> tf.Tenso
     return tensor
 
 
-def simhash_projection(num_rows: int, num_bits: int, seed: int = 0, dtype: tf.DType = tf.float32,
-                       implementation: str = "auto", name: Optional[str] = None) -> tf.Tensor:
+def simhash_projection(
+    num_rows: int,
+    num_bits: int,
+    seed: int = 0,
+    dtype: tf.DType = tf.float32,
+    implementation: str = "auto",
+    name: Optional[str] = None,
+) -> tf.Tensor:
     """The projection R [num_rows, num_bits] that simhash regenerates (see the module doc).
 
     The native kernel and the composite give bit-identical R for the same dtype and seed.
@@ -103,15 +125,23 @@ def simhash_projection(num_rows: int, num_bits: int, seed: int = 0, dtype: tf.DT
     _check_sizes(num_rows, None, num_bits, "`num_rows`")
     with tf.name_scope(name or "simhash_projection"):
         return _dispatch.dispatch(
-            "simhash_projection", implementation,
-            lambda lib: lib.matcomp_simhash_projection(num_rows=num_rows, num_bits=num_bits,
-                                                       seed=seed, T=dtype),
-            lambda: counter_rng.projection(num_rows, num_bits, seed, dtype))
+            "simhash_projection",
+            implementation,
+            lambda lib: lib.matcomp_simhash_projection(
+                num_rows=num_rows, num_bits=num_bits, seed=seed, T=dtype
+            ),
+            lambda: counter_rng.projection(num_rows, num_bits, seed, dtype),
+        )
 
 
-def simhash_compress(a, num_bits: int, seed: int = 0, scale: str = "least_squares",
-                     implementation: str = "auto",
-                     name: Optional[str] = None) -> Tuple[tf.Tensor, tf.Tensor]:
+def simhash_compress(
+    a,
+    num_bits: int,
+    seed: int = 0,
+    scale: str = "least_squares",
+    implementation: str = "auto",
+    name: Optional[str] = None,
+) -> Tuple[tf.Tensor, tf.Tensor]:
     """Compresses `a` [m, n] to packed signs of Rᵀ·a and per-column scales (module doc).
 
     The kernel computes the numerators as Σ_b |(Rᵀ a)_bj| (= ⟨a_j, R S_j⟩) and the
@@ -146,14 +176,23 @@ def simhash_compress(a, num_bits: int, seed: int = 0, scale: str = "least_square
         if a.shape.rank == 2:
             _check_sizes(a.shape[0], a.shape[1], num_bits, "the rows of `a`")
         return _dispatch.dispatch(
-            "simhash_compress", implementation,
-            lambda lib: tuple(lib.matcomp_simhash_compress(a, num_bits=num_bits, seed=seed,
-                                                           scale=scale)),
-            lambda: composite.simhash_compress(a, num_bits, seed, scale))
+            "simhash_compress",
+            implementation,
+            lambda lib: tuple(
+                lib.matcomp_simhash_compress(a, num_bits=num_bits, seed=seed, scale=scale)
+            ),
+            lambda: composite.simhash_compress(a, num_bits, seed, scale),
+        )
 
 
-def simhash_decompress(signs, scales, num_rows: int, seed: int = 0, implementation: str = "auto",
-                       name: Optional[str] = None) -> tf.Tensor:
+def simhash_decompress(
+    signs,
+    scales,
+    num_rows: int,
+    seed: int = 0,
+    implementation: str = "auto",
+    name: Optional[str] = None,
+) -> tf.Tensor:
     """Â = R · S · diag(scales) [num_rows, n] from `simhash_compress`'s output.
 
     Differentiable with respect to `scales`: dL/dscales_j = ⟨dL/dÂ_j, R S_j⟩.
@@ -184,14 +223,17 @@ def simhash_decompress(signs, scales, num_rows: int, seed: int = 0, implementati
             raise ValueError("`signs` must have at least one row (num_bits >= 1), got none")
         if columns is not None:
             _validation.require_equal_dims(
-                packed, composite.packed_width(columns),
-                "`signs` must have ceil(n / 8) columns for `scales` of length n")
+                packed,
+                composite.packed_width(columns),
+                "`signs` must have ceil(n / 8) columns for `scales` of length n",
+            )
         _check_sizes(num_rows, columns, num_bits, "`num_rows`")
         return _dispatch.dispatch(
-            "simhash_decompress", implementation,
-            lambda lib: lib.matcomp_simhash_decompress(signs, scales, num_rows=num_rows,
-                                                       seed=seed),
-            lambda: composite.simhash_decompress(signs, scales, num_rows, seed))
+            "simhash_decompress",
+            implementation,
+            lambda lib: lib.matcomp_simhash_decompress(signs, scales, num_rows=num_rows, seed=seed),
+            lambda: composite.simhash_decompress(signs, scales, num_rows, seed),
+        )
 
 
 @tf.RegisterGradient(DECOMPRESS_OP_NAME)

@@ -4,6 +4,7 @@ R[row, col] is a pure function of (seed, row, col); see cc/core/counter_rng.h fo
 and the distribution (mean 0, variance 1, a sum of 8 uniform bytes). Only uint64 integer ops and
 one multiply in the output dtype, all of which XLA compiles with the same results.
 """
+
 import tensorflow as tf
 
 from tf_matcomp import constants
@@ -37,10 +38,13 @@ def projection_key(seed: int) -> int:
 
 def _byte_sum(h: tf.Tensor) -> tf.Tensor:
     """Sum of the 8 bytes of each uint64, by halving the lane width (8 → 16 → 32 → 64 bits)."""
+
     def lanes(x, mask, shift):
         mask = tf.constant(mask, tf.uint64)
-        return tf.bitwise.bitwise_and(x, mask) + tf.bitwise.bitwise_and(_shift_right(x, shift),
-                                                                        mask)
+        return tf.bitwise.bitwise_and(x, mask) + tf.bitwise.bitwise_and(
+            _shift_right(x, shift), mask
+        )
+
     s = lanes(h, 0x00FF00FF00FF00FF, 8)
     s = lanes(s, 0x0000FFFF0000FFFF, 16)
     return lanes(s, 0x00000000FFFFFFFF, 32)
@@ -50,10 +54,13 @@ def projection_integers(num_rows, num_bits, seed: int) -> tf.Tensor:
     """K [num_rows, num_bits] int32 in [−1020, 1020]: the integer part of R (R = K · scale)."""
     rows = tf.cast(tf.range(tf.cast(num_rows, tf.int64)), tf.uint64)
     cols = tf.cast(tf.range(tf.cast(num_bits, tf.int64)), tf.uint64)
-    counter = tf.bitwise.bitwise_or(tf.bitwise.left_shift(rows, tf.constant(32, tf.uint64))[:, None],
-                                    cols[None, :])
-    h = _mix64(tf.constant(projection_key(seed), tf.uint64)
-               + counter * tf.constant(GOLDEN_GAMMA, tf.uint64))
+    counter = tf.bitwise.bitwise_or(
+        tf.bitwise.left_shift(rows, tf.constant(32, tf.uint64))[:, None], cols[None, :]
+    )
+    h = _mix64(
+        tf.constant(projection_key(seed), tf.uint64)
+        + counter * tf.constant(GOLDEN_GAMMA, tf.uint64)
+    )
     return tf.cast(_byte_sum(h), tf.int32) - BYTE_SUM_OFFSET
 
 

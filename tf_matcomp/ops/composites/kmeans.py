@@ -10,6 +10,7 @@ Differences from the native kernel, all within its documented contract:
     and with fewer distinct blocks than clusters the codebook repeats blocks instead of padding.
 Same output shapes and dtypes; padding with zeros and snap_zero as in the kernel for 1-D.
 """
+
 import tensorflow as tf
 
 from tf_matcomp import constants
@@ -18,14 +19,29 @@ from tf_matcomp import constants
 MAX_MAGNITUDE = constants.MAX_KMEANS_MAGNITUDE
 
 
-def kmeans_quantize(a: tf.Tensor, num_clusters: int, block_size: int, max_iterations: int,
-                    seed: int, snap_zero: bool, code_dtype: tf.DType):
+def kmeans_quantize(
+    a: tf.Tensor,
+    num_clusters: int,
+    block_size: int,
+    max_iterations: int,
+    seed: int,
+    snap_zero: bool,
+    code_dtype: tf.DType,
+):
     """Returns (codebook [num_clusters, block_size], codes [m, n / block_size])."""
     in_range = tf.reduce_all(tf.abs(tf.cast(a, tf.float64)) <= MAX_MAGNITUDE)  # false for NaN
-    with tf.control_dependencies([tf.debugging.Assert(in_range, [
-            f"KMeansQuantize: `a` must contain only finite values of magnitude <= "
-            f"{MAX_MAGNITUDE:g} (k-means is undefined for NaN and infinities and its distances "
-            "overflow beyond)"])]):
+    with tf.control_dependencies(
+        [
+            tf.debugging.Assert(
+                in_range,
+                [
+                    f"KMeansQuantize: `a` must contain only finite values of magnitude <= "
+                    f"{MAX_MAGNITUDE:g} (k-means is undefined for NaN and infinities and its distances "
+                    "overflow beyond)"
+                ],
+            )
+        ]
+    ):
         a = tf.identity(a)
     rows, columns = tf.shape(a)[0], tf.shape(a)[1]
     points = tf.reshape(a, [-1, block_size])
@@ -33,8 +49,10 @@ def kmeans_quantize(a: tf.Tensor, num_clusters: int, block_size: int, max_iterat
         fit = lambda: _scalar(points[:, 0], num_clusters, max_iterations, snap_zero)  # noqa: E731
     else:
         fit = lambda: _vectors(points, num_clusters, max_iterations, seed, snap_zero)  # noqa: E731
-    empty = lambda: (tf.zeros([num_clusters, block_size], a.dtype),  # noqa: E731
-                     tf.zeros([tf.shape(points)[0]], tf.int32))
+    empty = lambda: (
+        tf.zeros([num_clusters, block_size], a.dtype),  # noqa: E731
+        tf.zeros([tf.shape(points)[0]], tf.int32),
+    )
     codebook, codes = tf.cond(tf.size(points) > 0, fit, empty)
     return codebook, tf.reshape(tf.cast(codes, code_dtype), [rows, columns // block_size])
 
@@ -69,11 +87,13 @@ def _scalar(x: tf.Tensor, k: int, iterations: int, snap_zero: bool):
     codebook = tf.cast(centroids, x.dtype)
     if snap_zero:
         nearest = tf.argmin(tf.where(real, tf.abs(codebook), tf.cast(float("inf"), x.dtype)))
-        codebook = tf.where(tf.equal(tf.range(k, dtype=tf.int64), nearest), tf.zeros_like(codebook),
-                            codebook)
+        codebook = tf.where(
+            tf.equal(tf.range(k, dtype=tf.int64), nearest), tf.zeros_like(codebook), codebook
+        )
     rounded = tf.cast(codebook, tf.float64)
-    boundaries = tf.where(real[1:], (rounded[:-1] + rounded[1:]) / 2,
-                          tf.constant(float("inf"), tf.float64))
+    boundaries = tf.where(
+        real[1:], (rounded[:-1] + rounded[1:]) / 2, tf.constant(float("inf"), tf.float64)
+    )
     codes = tf.searchsorted(boundaries, tf.cast(x, tf.float64), side="left")
     return codebook[:, None], codes
 
@@ -85,26 +105,31 @@ def _vectors(points: tf.Tensor, k: int, iterations: int, seed: int, snap_zero: b
         return tf.stack([tf.constant(seed, tf.int64), tf.cast(j, tf.int64)])
 
     def squared_distances(centroids):  # [count, k]
-        return (tf.reduce_sum(points * points, 1, keepdims=True)
-                - 2 * tf.matmul(points, centroids, transpose_b=True)
-                + tf.reduce_sum(centroids * centroids, 1)[None, :])
+        return (
+            tf.reduce_sum(points * points, 1, keepdims=True)
+            - 2 * tf.matmul(points, centroids, transpose_b=True)
+            + tf.reduce_sum(centroids * centroids, 1)[None, :]
+        )
 
     def plus_plus_step(j, centroids, distance):
         latest = centroids[j - 1]
         distance = tf.minimum(distance, tf.reduce_sum(tf.square(points - latest), 1))
         draw = tf.random.stateless_uniform([1], seed_pair(j), dtype=distance.dtype)
-        chosen = tf.searchsorted(tf.cumsum(distance), draw * tf.reduce_sum(distance),
-                                 side="right")[0]
+        chosen = tf.searchsorted(tf.cumsum(distance), draw * tf.reduce_sum(distance), side="right")[
+            0
+        ]
         chosen = tf.minimum(chosen, count - 1)
         centroids = tf.tensor_scatter_nd_update(centroids, [[j]], points[chosen][None])
         return j + 1, centroids, distance
 
     first = tf.random.stateless_uniform([], seed_pair(0), maxval=count, dtype=tf.int32)
     centroids = tf.tensor_scatter_nd_update(
-        tf.zeros([k, points.shape[1]], points.dtype), [[0]], points[first][None])
+        tf.zeros([k, points.shape[1]], points.dtype), [[0]], points[first][None]
+    )
     distance = tf.fill([count], tf.constant(float("inf"), points.dtype))
-    _, centroids, _ = tf.while_loop(lambda j, *_: j < k, plus_plus_step,
-                                    (tf.constant(1), centroids, distance))
+    _, centroids, _ = tf.while_loop(
+        lambda j, *_: j < k, plus_plus_step, (tf.constant(1), centroids, distance)
+    )
 
     def step(centroids):
         codes = tf.argmin(squared_distances(centroids), 1, output_type=tf.int32)
@@ -115,8 +140,11 @@ def _vectors(points: tf.Tensor, k: int, iterations: int, seed: int, snap_zero: b
     centroids = _repeat(step, centroids, iterations)
     if snap_zero:
         nearest = tf.argmin(tf.reduce_sum(centroids * centroids, 1))
-        centroids = tf.where(tf.equal(tf.range(k, dtype=tf.int64), nearest)[:, None],
-                             tf.zeros_like(centroids), centroids)
+        centroids = tf.where(
+            tf.equal(tf.range(k, dtype=tf.int64), nearest)[:, None],
+            tf.zeros_like(centroids),
+            centroids,
+        )
     return centroids, tf.argmin(squared_distances(centroids), 1, output_type=tf.int32)
 
 
@@ -141,5 +169,6 @@ def _count_at_most(sorted_values: tf.Tensor, queries: tf.Tensor) -> tf.Tensor:
 
 def _repeat(step, centroids: tf.Tensor, iterations: int) -> tf.Tensor:
     """Applies `step` exactly `iterations` times (a while loop with a fixed trip count)."""
-    return tf.while_loop(lambda _: True, lambda c: (step(c),), (centroids,),
-                         maximum_iterations=iterations)[0]
+    return tf.while_loop(
+        lambda _: True, lambda c: (step(c),), (centroids,), maximum_iterations=iterations
+    )[0]

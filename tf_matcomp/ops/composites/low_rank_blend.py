@@ -1,4 +1,5 @@
 """Composite LowRankBlend: W = alpha * A + (1 - alpha) * B @ C."""
+
 import tensorflow as tf
 
 

@@ -4,6 +4,7 @@ Same formulas, bit order and generator as cc/core/simhash.h; R is bit-identical 
 while the products are summed in another order, so a sign may differ from the kernel's where
 |RᵀA| is within rounding noise of zero, and scales differ by rounding.
 """
+
 import tensorflow as tf
 
 from tf_matcomp.ops.composites import counter_rng
@@ -51,8 +52,7 @@ def _squared_norms_of_rs(r: tf.Tensor, s: tf.Tensor) -> tf.Tensor:
 
 def simhash_compress(a: tf.Tensor, num_bits: int, seed: int, scale: str):
     """Returns (signs uint8 [num_bits, ceil(n/8)], scales [n]) for a [m, n]; see ops.simhash."""
-    a = tf.debugging.check_numerics(
-        a, "SimhashCompress: `a` must contain only finite values")
+    a = tf.debugging.check_numerics(a, "SimhashCompress: `a` must contain only finite values")
     r = counter_rng.projection(tf.shape(a)[0], num_bits, seed, a.dtype)
     projected = tf.matmul(r, a, transpose_a=True)  # P = Rᵀ A, [k, n]
     positive = projected >= 0  # sign(0) = +1
@@ -69,10 +69,16 @@ def simhash_compress(a: tf.Tensor, num_bits: int, seed: int, scale: str):
 def simhash_decompress(signs: tf.Tensor, scales: tf.Tensor, num_rows: int, seed: int) -> tf.Tensor:
     """Â = R · S · diag(scales), [num_rows, n]."""
     num_columns = tf.shape(scales)[0]
-    with tf.control_dependencies([tf.debugging.assert_equal(
-            tf.shape(signs)[1], packed_width(num_columns),
-            message="SimhashDecompress: `signs` must have ceil(n / 8) columns for `scales` of "
-                    "length n")]):
+    with tf.control_dependencies(
+        [
+            tf.debugging.assert_equal(
+                tf.shape(signs)[1],
+                packed_width(num_columns),
+                message="SimhashDecompress: `signs` must have ceil(n / 8) columns for `scales` of "
+                "length n",
+            )
+        ]
+    ):
         s = unpack_signs(signs, num_columns, scales.dtype)
     r = counter_rng.projection(num_rows, tf.shape(signs)[0], seed, scales.dtype)
     return tf.matmul(r, s * scales[None, :])
