@@ -49,8 +49,11 @@ def require_equal_dims(dim_x, dim_y, rule: str) -> None:
 
 
 def require_int_in_range(value, name: str, low: int, high: Optional[int] = None) -> int:
-    """Python int attribute checks: `low <= value` (and `<= high` when given)."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """Python int attribute checks: `low <= value` (and `<= high` when given); bools are not
+    integers here."""
+    if isinstance(value, bool):
+        raise ValueError(f"`{name}` must be an integer, got {value!r}")
+    if not isinstance(value, int):
         try:
             as_int = int(value)
         except (TypeError, ValueError):

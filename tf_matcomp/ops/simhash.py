@@ -238,6 +238,14 @@ def simhash_decompress(
 
 @tf.RegisterGradient(DECOMPRESS_OP_NAME)
 def _simhash_decompress_grad(op, grad):
-    """No gradient for the signs; for the scales Σ_b S_bj (Rᵀ g)_bj."""
+    """No gradient for the signs; for the scales Σ_b S_bj (Rᵀ g)_bj. The upstream gradient must
+    have the output's shape (a wrong one is an error, not a silently broadcast result)."""
     signs, scales = op.inputs
+    shape_check = tf.debugging.assert_equal(
+        tf.shape(grad),
+        tf.shape(op.outputs[0]),
+        message="SimhashDecompress gradient: the upstream gradient must have the output's shape",
+    )
+    with tf.control_dependencies([shape_check]):
+        grad = tf.ensure_shape(grad, op.outputs[0].shape)
     return None, composite.scales_gradient(signs, scales, grad, op.get_attr("seed"))

@@ -63,6 +63,11 @@ def simhash_compress(a: tf.Tensor, num_bits: int, seed: int, scale: str):
         scales = tf.math.divide_no_nan(tf.reduce_sum(tf.abs(projected), axis=0), squared_norms)
     else:  # "norm": the peer's ‖A_j‖ / ‖(R S)_j‖
         scales = tf.math.divide_no_nan(tf.norm(a, axis=0), tf.sqrt(squared_norms))
+    scales = tf.debugging.check_numerics(
+        scales,
+        "SimhashCompress: `a` must contain only finite values (got NaN or infinity in `a`, or "
+        "Rᵀa overflows)",
+    )
     return pack_signs(positive), scales
 
 
