@@ -79,13 +79,39 @@ def get_apply_compression(
     Raises:
       ValueError: an unknown option or any invalid hparam (named, with the rule).
     """
-    compressor = make_compressor(compression_op_spec)
     method = registry.method_for_option(compression_op_spec.compression_option)
-    apply_class = globals()[_APPLY_CLASS_NAMES.get(method.name, "ApplyCompression")]
+    return build_apply_compression(
+        compression_op_spec,
+        global_step,
+        method.compressor_class,
+        globals()[apply_class_name(method.name)],
+        variable_factory,
+    )
+
+
+def apply_class_name(method_name: str) -> str:
+    """graph_compression's ApplyCompression class name for a registry method name."""
+    return _APPLY_CLASS_NAMES.get(method_name, "ApplyCompression")
+
+
+def build_apply_compression(
+    compression_op_spec: HParams,
+    global_step,
+    compressor_class: type,
+    apply_class: type,
+    variable_factory=None,
+):
+    """`apply_class(scope=, compression_spec=, compressor=, global_step=)` with
+    `compressor_class(spec=...)` built from the validated spec's compressor hparams (the
+    classes given, so callers may look them up when called, as graph_compression does)."""
+    compression_op.validate_spec(compression_op_spec)
+    method = registry.method_for_option(compression_op_spec.compression_option)
+    compressor = compressor_class(spec=method.compressor_spec(compression_op_spec))
+    extra = {} if variable_factory is None else {"variable_factory": variable_factory}
     return apply_class(
         scope="default_scope",
         compression_spec=compression_op_spec,
         compressor=compressor,
         global_step=global_step,
-        variable_factory=variable_factory,
+        **extra,
     )

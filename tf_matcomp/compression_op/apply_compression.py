@@ -40,12 +40,13 @@ class ApplyCompression(tf.Module):
         self._matrix_compressor = compressor
         self._variable_factory = variable_factory
         self._compression_ops = []
+        self._all_update_op = None
 
-    def _new_op(self, scope) -> CompressionOp:
-        op_class = self.compression_op_class or op_class_for(self._matrix_compressor)
+    def _new_op(self, scope, spec=None, compressor=None) -> CompressionOp:
+        op_class = self.compression_op_class or op_class_for(compressor)
         return op_class(
             scope=scope,
-            spec=self._compression_op_spec,
+            spec=spec if spec is not None else self._compression_op_spec,
             global_step=self._global_step,
             variable_factory=self._variable_factory,
         )
@@ -57,8 +58,14 @@ class ApplyCompression(tf.Module):
                 return op
         return None
 
-    def apply_compression(self, a_matrix_tfvar, scope="default_scope") -> tf.Tensor:
-        """The compressed weight to use instead of `a_matrix_tfvar` (see class doc)."""
+    def apply_compression(
+        self, a_matrix_tfvar, scope="default_scope", spec=None, compressor=None
+    ) -> tf.Tensor:
+        """The compressed weight to use instead of `a_matrix_tfvar` (see class doc).
+
+        spec, compressor: this weight's op spec and compressor instead of the object's
+        (graph_compression's compression_wrapper_py2 signature).
+        """
         existing = self.find_compression_op(a_matrix_tfvar)
         if existing is not None:
             return (
@@ -66,10 +73,25 @@ class ApplyCompression(tf.Module):
                 if in_graph_mode() and existing.final_op is not None
                 else existing.get_weight()
             )
-        op = self._new_op(scope)
-        weight, _ = op.get_apply_compression_op(
-            a_matrix_tfvar, self._matrix_compressor, scope=scope
-        )
+        return self._add_op(a_matrix_tfvar, scope, spec, compressor)
+
+    def apply_compression_keras(
+        self, a_matrix_tfvar, scope="default_scope", layer=None, spec=None, compressor=None
+    ) -> tf.Tensor:
+        """`apply_compression` for a Keras layer's kernel: the op's state is created as
+        `layer`'s weights (graph_compression's Keras entry point)."""
+        if layer is None:
+            raise ValueError("apply_compression_keras needs the Keras `layer` owning the kernel")
+        return self._add_op(a_matrix_tfvar, scope, spec, compressor, layer)
+
+    def _add_op(self, a_matrix_tfvar, scope, spec, compressor, layer=None) -> tf.Tensor:
+        """A new op for `a_matrix_tfvar` (state as `layer`'s weights when given); its weight."""
+        compressor = compressor if compressor is not None else self._matrix_compressor
+        op = self._new_op(scope, spec, compressor)
+        if layer is None:
+            weight, _ = op.get_apply_compression_op(a_matrix_tfvar, compressor, scope=scope)
+        else:
+            weight, _ = op.get_apply_compression_op_keras(a_matrix_tfvar, compressor, layer)
         self._compression_ops.append(op)
         return weight
 
@@ -103,7 +125,9 @@ class ApplyCompression(tf.Module):
             ops_list = [op.update_op for op in self._compression_ops]
         else:
             ops_list = [op.update() for op in self._compression_ops]
-        return CompressionOp.all_update_op(ops_list, self._scope)
+        # graph_compression keeps the last one built (its tests run `_all_update_op`).
+        self._all_update_op = CompressionOp.all_update_op(ops_list, self._scope)
+        return self._all_update_op
 
     def update(self, step=None) -> List[tf.Tensor]:
         """Every op's `update(step)` (TF ops; eager, tf.function, XLA); the fired flags."""

@@ -12,9 +12,10 @@ from tf_matcomp import summaries
 from tf_matcomp.compression_op import spec as spec_lib
 from tf_matcomp.compression_op import updates as updates_lib
 from tf_matcomp.compression_op.blend import BlendedWeight
-from tf_matcomp.compression_op.state import WeightState
+from tf_matcomp.compression_op.state import WeightState, layer_variable_factory
 from tf_matcomp.compressors import registry
 from tf_matcomp.compressors.base import MatrixCompressorInterface
+from tf_matcomp.compressors.form import matmul_last_axis
 from tf_matcomp.compressors.method import DEFAULT_FACTOR_ATTRIBUTES
 from tf_matcomp.hparams import HParams
 
@@ -105,6 +106,7 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         self._blended: Optional[BlendedWeight] = None
         self._tf_updates: Optional[updates_lib.TFOpUpdates] = None
         self._python_updates = None
+        self._step_read: Optional[tf.Tensor] = None  # graph mode: the TF update's step read
 
     # --- spec ----------------------------------------------------------------------------
     @staticmethod
@@ -134,6 +136,11 @@ class CompressionOp(CompressionOpInterface, tf.Module):
     @property
     def schedule(self) -> schedule_lib.AlphaSchedule:
         return self._schedule
+
+    @property
+    def _last_alpha_update_step(self):
+        """graph_compression's name of `last_alpha_update_step` (read by its tests)."""
+        return self.last_alpha_update_step
 
     @property
     def scope_name(self) -> str:
@@ -182,6 +189,11 @@ class CompressionOp(CompressionOpInterface, tf.Module):
                 "global_step= or create one with "
                 "tf.compat.v1.train.get_or_create_global_step()"
             )
+
+    def get_apply_compression_op_keras(self, a_matrix_tfvar, matrix_compressor, layer):
+        """`get_apply_compression_op` with the state created as `layer`'s weights (Keras)."""
+        self._variable_factory = layer_variable_factory(layer)
+        return self.get_apply_compression_op(a_matrix_tfvar, matrix_compressor, scope=layer.name)
 
     def get_apply_compression_op(self, a_matrix_tfvar, matrix_compressor, scope="default_scope"):
         """Creates the state for `a_matrix_tfvar`; returns [compressed weight, update op].
@@ -233,10 +245,16 @@ class CompressionOp(CompressionOpInterface, tf.Module):
             )
             return [self.get_weight(), None]
         with tf.compat.v1.name_scope(f"{self._scope_name}_compression/"):
-            self.final_op = self.get_weight()
             if self._spec.update_option in spec_lib.TF_UPDATE_OPTIONS:
-                self.update_op = self._tf_updates.conditional_update(self._global_step)
+                # The update reads the global step once, and the weight (so the loss, the
+                # gradients and the optimizer's increment of the step) waits for that read:
+                # in one session.run the update sees the step before the increment, whatever
+                # the order of the ops the train op groups.
+                self._step_read = updates_lib.read_step(self._global_step)
+                self.final_op = self.get_weight()
+                self.update_op = self._tf_updates.conditional_update(self._step_read)
             else:
+                self.final_op = self.get_weight()
                 self.update_op = tf.no_op(name="no_tf_update")
             self._python_updates = updates_lib.GraphPythonUpdates(
                 matrix_compressor, self._state, a_matrix_tfvar, self._spec.use_tpu
@@ -260,6 +278,17 @@ class CompressionOp(CompressionOpInterface, tf.Module):
             )
 
     # --- the weight ----------------------------------------------------------------------
+    def _after_step_read(self):
+        """In the graph the op was built in: a control dependency on the TF update's step read
+        (see get_apply_compression_op), so whatever is computed from the weight — and the
+        optimizer's step increment after it — runs after the update has read the step."""
+        ordered = (
+            self._step_read is not None
+            and in_graph_mode()
+            and self._step_read.graph is tf.compat.v1.get_default_graph()
+        )
+        return tf.control_dependencies([self._step_read] if ordered else [])
+
     def factors(self) -> List[tf.Tensor]:
         """The current factor values."""
         self._require_built()
@@ -268,7 +297,8 @@ class CompressionOp(CompressionOpInterface, tf.Module):
     def get_weight(self) -> tf.Tensor:
         """alpha·A + (1 − alpha)·Â from the current variables (a fresh tensor each call)."""
         self._require_built()
-        return self._blended.weight()
+        with self._after_step_read():
+            return self._blended.weight()
 
     def get_compressed_weight(self) -> tf.Tensor:
         """Â alone, from the factors (what the weight is once alpha is 0)."""
@@ -289,12 +319,22 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         """left_operand · Wᵀ (W as [out, in]); Â's part by the method's factored product
         (low-rank: (x·Cᵀ)·Bᵀ, B·C never formed)."""
         self._require_built()
-        return self._blended.matmul(left_operand)
+        with self._after_step_read():
+            return self._blended.matmul(left_operand)
+
+    def get_apply_matmul_keras(self, inputs, layer=None) -> tf.Tensor:
+        """inputs · W for a Keras kernel W [in, out] (graph_compression's Keras spelling; `layer`
+        is accepted for compatibility)."""
+        del layer
+        self._require_built()
+        with self._after_step_read():
+            return matmul_last_axis(tf.convert_to_tensor(inputs), self._blended.weight())
 
     def get_apply_embedding_lookup(self, ids) -> tf.Tensor:
         """Rows `ids` of W; low-rank gathers rows of A and B only."""
         self._require_built()
-        return self._blended.embedding_lookup(ids)
+        with self._after_step_read():
+            return self._blended.embedding_lookup(ids)
 
     # --- TF-op updates (update_option 0 and 2) -------------------------------------------
     def _step_or_global_step(self, step):

@@ -16,6 +16,23 @@ from tf_matcomp.compressors.base import FactorSpec
 VariableFactory = Callable[..., tf.Variable]
 
 
+def layer_variable_factory(layer) -> VariableFactory:
+    """A VariableFactory creating each variable with `layer.add_weight` (a Keras layer), so the
+    layer trains, saves and restores the op's state."""
+
+    def make(name, initial_value, dtype, trainable):
+        initial = tf.convert_to_tensor(initial_value, dtype)
+        return layer.add_weight(
+            name=name,
+            shape=tuple(initial.shape),
+            dtype=tf.as_dtype(dtype).name,
+            initializer=lambda shape, dtype=None: initial,
+            trainable=trainable,
+        )
+
+    return make
+
+
 def read(variable) -> tf.Tensor:
     """The value of a variable (or tensor) as a tensor."""
     return tf.convert_to_tensor(variable)

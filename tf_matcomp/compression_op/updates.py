@@ -21,6 +21,14 @@ import tensorflow as tf
 from tf_matcomp.compression_op.state import WeightState, read
 
 
+def read_step(step) -> tf.Tensor:
+    """One read of a step variable, tensor or int, as an int64 scalar tensor.
+
+    `tf.cast` of an int64 variable returns the variable itself, so every later use would read
+    it again; this reads it once."""
+    return tf.cast(read(step), tf.int64)
+
+
 def tf_factors(compressor, state: WeightState, a_matrix) -> List[tf.Tensor]:
     """The factors of the weight's current value by the compressor's TF path."""
     factors = compressor.tpu_matrix_compressor(read(a_matrix))
@@ -43,9 +51,13 @@ class TFOpUpdates:
         self._compressor, self._state, self._a_matrix = compressor, state, a_matrix
 
     def conditional_update(self, step) -> tf.Tensor:
-        """Fires when the schedule says so at `step`; returns whether it fired (bool tensor)."""
+        """Fires when the schedule says so at `step`; returns whether it fired (bool tensor).
+
+        `step` (a variable, tensor or int) is read once: the firing decision and the recorded
+        last firing step use the same value, however the session orders this update against
+        other writers of the step (the optimizer's global-step increment)."""
         state = self._state
-        step = tf.cast(step, tf.int64)
+        step = read_step(step)
         last = read(state.last_alpha_update_step)
 
         def compute_factors():

@@ -24,7 +24,7 @@ the float32 matrix, 35 s on 2 shared cores at rank 400).
 """
 
 import math
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -176,6 +176,12 @@ class SparseCodeForm(CompressedForm):
         )
 
 
+def _check_iterations(iterations, name: str = "iterations") -> int:
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {iterations!r}")
+    return iterations
+
+
 class DLMatrixCompressor(base.MatrixCompressorInterface):
     """Dictionary learning: A ≈ B·D with s non-zeros per row of B and k atoms (see module doc).
 
@@ -190,9 +196,7 @@ class DLMatrixCompressor(base.MatrixCompressorInterface):
 
     def __init__(self, spec=None, iterations: int = ITERATIONS) -> None:
         super().__init__(spec)
-        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
-            raise ValueError(f"iterations must be an int >= 0, got {iterations!r}")
-        self._iterations = iterations
+        self._iterations = _check_iterations(iterations)
 
     def sizes(self, shape):
         """(k atoms, s non-zeros per row) for a matrix of `shape`."""
@@ -209,8 +213,19 @@ class DLMatrixCompressor(base.MatrixCompressorInterface):
     def factor_trainable(self) -> Tuple[bool, ...]:
         return (False, self._spec.is_b_matrix_trainable, self._spec.is_c_matrix_trainable)
 
-    def static_matrix_compressor(self, a_matrix: np.ndarray) -> List[np.ndarray]:
-        """[code_indices, code_values, dictionary] in NumPy."""
+    def static_matrix_compressor(
+        self, a_matrix: np.ndarray, n_iterations: Optional[int] = None
+    ) -> List[np.ndarray]:
+        """[code_indices, code_values, dictionary] in NumPy.
+
+        n_iterations: rounds of alternating least squares (graph_compression's argument);
+        default the compressor's `iterations`.
+        """
+        iterations = (
+            self._iterations
+            if n_iterations is None
+            else _check_iterations(n_iterations, "n_iterations")
+        )
         a_in = np.asarray(a_matrix)
         dtype = np.float64 if a_in.dtype == np.float64 else np.float32
         a = a_in.astype(dtype)
@@ -226,7 +241,7 @@ class DLMatrixCompressor(base.MatrixCompressorInterface):
         values = np.take_along_axis(full, indices.astype(np.int64), axis=1)
         a64 = a.astype(np.float64)
         dictionary = _np_solve_dictionary(a64, indices, values, k)
-        for _ in range(self._iterations):
+        for _ in range(iterations):
             values = _np_refit_codes(a64, dictionary, indices)
             dictionary = _np_solve_dictionary(a64, indices, values, k)
         return [indices, values.astype(dtype), dictionary.astype(dtype)]
