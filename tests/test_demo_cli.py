@@ -198,3 +198,32 @@ def test_eager_mnist_example_quick():
     assert "alpha 0.00 0.00" in done.stdout, done.stdout
     accuracy = float(done.stdout.split("train accuracy ")[1].split()[0])
     assert accuracy > 0.6
+
+
+def test_cli_help_is_fast_and_imports_no_tensorflow():
+    done = _run(["-m", "tf_matcomp.cli", "compress", "--help"])
+    assert done.returncode == 0 and "--ratio" in done.stdout
+    assert done.stderr == ""  # none of TensorFlow's start-up lines
+    done = _run(["-c", "import sys, tf_matcomp.cli; print('tensorflow' in sys.modules)"])
+    assert done.stdout.strip() == "False", done.stderr[-2000:]
+
+
+def test_cli_reports_a_corrupt_keras_file_as_corrupt(tmp_path, capsys):
+    path = str(tmp_path / "model.keras")
+    open(path, "wb").write(b"not a zip archive")
+    assert cli.main(["info", path]) == 1
+    assert "corrupt" in capsys.readouterr().err
+
+
+def test_cli_ratio_by_default_and_growth_is_an_error_unless_forced(saved_mlp, tmp_path, capsys):
+    _, path = saved_mlp
+    out = str(tmp_path / "out.keras")
+    assert cli.main(["compress", path, "--method", "kmeans", "-o", out]) == 0
+    report = capsys.readouterr().out
+    ratio = float(report.split("compression_ratio ")[1].split(";")[0])
+    assert ratio > 2  # the default --ratio 4, on the kernels (biases stay dense)
+    args = ["compress", path, "--method", "lowrank", "--rank", "50", "-o", out]
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert "would not shrink" in err and "--force" in err
+    assert cli.main(args + ["--force"]) == 0

@@ -1,13 +1,15 @@
-"""tf_matcomp: compress weight matrices while they train, with native TF kernels."""
+"""tf_matcomp: compress weight matrices while they train, with native TF kernels.
 
-from tf_matcomp import ops
-from tf_matcomp import hparams
-from tf_matcomp import compression_op
-from tf_matcomp import compression_wrapper
-from tf_matcomp.apply import apply_compression, get_compression
-from tf_matcomp import keras
+Submodules (and `apply_compression` / `get_compression`) load on first use (PEP 562), so that
+`import tf_matcomp` alone — e.g. for `tf-matcomp --help` — does not import TensorFlow.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
+
+_SUBMODULES = ("ops", "hparams", "compression_op", "compression_wrapper", "keras")
+_FROM_APPLY = ("apply_compression", "get_compression")
 
 __all__ = [
     "apply_compression",
@@ -19,3 +21,15 @@ __all__ = [
     "ops",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _FROM_APPLY:
+        return getattr(importlib.import_module(f"{__name__}.apply"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

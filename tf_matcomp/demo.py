@@ -19,6 +19,7 @@ import dataclasses
 import os
 import sys
 import time
+import warnings
 from typing import Dict, List, Optional, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -188,10 +189,9 @@ def train_and_measure(
     epochs: int,
     seed: int,
     verbose: int,
-    baseline_bytes: Optional[int],
 ) -> RunResult:
     """Trains one model (compressed when `setting.spec` is given) and measures its deployable
-    form; the ratio is `baseline_bytes` over its bytes (1 for the baseline itself)."""
+    form; the ratio is its `compression_ratio` (1 for the baseline itself)."""
     method, label, spec = setting.method, setting.label, setting.spec
     tf.keras.utils.set_random_seed(seed)
     model = build_mlp(data.x_train.shape[1], data.num_classes, seed)
@@ -234,7 +234,7 @@ def train_and_measure(
         accuracy=float(accuracy),
         params=size.params,
         bytes=size.bytes,
-        ratio=(baseline_bytes or size.bytes) / size.bytes,
+        ratio=matcomp_keras.compression_ratio(deployed),
         epoch_seconds=float(np.mean(timer.seconds[1:] or timer.seconds)),
         update_seconds=compression.mean_update_seconds() if compression else None,
     )
@@ -254,6 +254,18 @@ def format_table(results: Sequence[RunResult]) -> str:
             f"{r.bytes:9d} {r.ratio:6.2f} {r.epoch_seconds:8.3f} {update:>10}"
         )
     return "\n".join(lines)
+
+
+def plot_unavailable_reason() -> Optional[str]:
+    """Why the plot cannot be drawn (matplotlib missing), or None when it can."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as error:
+        return (
+            f"matplotlib is not installed ({error}): the table is printed and the plot "
+            f"is skipped; `pip install matplotlib` to get the plot"
+        )
+    return None
 
 
 def plot(results: Sequence[RunResult], path: str, title: str) -> None:
@@ -325,6 +337,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     os.makedirs(args.out, exist_ok=True)
+    no_plot = plot_unavailable_reason()  # checked before any training
+    if no_plot:
+        warnings.warn(no_plot, RuntimeWarning, stacklevel=1)
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     steps_per_epoch = -(-len(data.x_train) // BATCH_SIZE)
 
@@ -342,18 +357,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             + (f"   spec: {setting.spec}" if setting.spec else ""),
             flush=True,
         )
-        results.append(
-            train_and_measure(
-                data, setting, epochs, args.seed, verbose, results[0].bytes if results else None
-            )
-        )
+        results.append(train_and_measure(data, setting, epochs, args.seed, verbose))
     table = format_table(results)
-    plot_path = os.path.join(args.out, "demo_accuracy_vs_size.png")
-    plot(results, plot_path, f"{data.name}: accuracy vs compressed size")
     print("\n" + table)
+    plot_path = os.path.join(args.out, "demo_accuracy_vs_size.png")
+    if not no_plot:
+        plot(results, plot_path, f"{data.name}: accuracy vs compressed size")
+    plot_line = "skipped (matplotlib is not installed)" if no_plot else plot_path
     print(
         f"\nbytes: parameters stored by the stripped model (float32 weights, packed codes); "
-        f"ratio: baseline bytes / bytes.\nplot: {plot_path}\n"
+        f"ratio: compression_ratio (dense bytes / deployed bytes, as in the progress bar).\nplot: {plot_line}\n"
         f"total {time.perf_counter() - start:.1f} s"
     )
     return 0

@@ -11,7 +11,7 @@ optimizer trains. A compressor never mutates the spec it is given: it keeps its 
 
 import dataclasses
 import math
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -137,6 +137,32 @@ class MatrixCompressorInterface:
     def tpu_matrix_compressor(self, a_matrix: tf.Tensor) -> List[tf.Tensor]:
         """The factors of `a_matrix` [m, n] in TF ops (graph, tf.function, jit_compile)."""
         raise NotImplementedError()
+
+    @classmethod
+    def hparams_for_ratio(cls, shape, ratio: float, spec: HParams) -> Dict[str, int]:
+        """The hparams that make a matrix of `shape` about `ratio` times smaller than dense.
+
+        The default, for methods whose `rank` is a compression factor (larger = smaller form):
+        the smallest `rank` whose form is at least `ratio` times smaller, found by bisection
+        over the form's byte sizes; the largest `rank` tried when none reaches it.
+        """
+
+        def reached(rank: int) -> bool:
+            trial = spec.copy()
+            trial.set_hparam("rank", rank)
+            form = cls(spec=trial).form(shape)
+            return form.dense_nbytes() >= ratio * form.nbytes()
+
+        low, high = 1, 100 * min(matrix_shape(shape)) + 100
+        if not reached(high):
+            return {"rank": high}
+        while low < high:
+            middle = (low + high) // 2
+            if reached(middle):
+                high = middle
+            else:
+                low = middle + 1
+        return {"rank": low}
 
     # --- from the form -------------------------------------------------------------------
     def validate_shape(self, shape) -> Tuple[int, int]:

@@ -9,7 +9,7 @@ and `model.export()` and the TFLite converter take them).
 A form's arrays are given as a sequence in the order of `variables()`.
 """
 
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -84,6 +84,11 @@ class CompressedForm:
     ) -> tf.Tensor:
         """conv_fn(x, Â reshaped to `kernel_shape`)."""
         return conv_fn(x, tf.reshape(self.matrix(arrays), kernel_shape))
+
+    def low_rank_factors(self, arrays: Sequence) -> Optional[Tuple]:
+        """(B [m, k], C [k, n]) with Â = B·C when the form is such a product of dense
+        factors (a stock Keras pair of layers can then hold it), else None."""
+        return None
 
     # --- sizes -------------------------------------------------------------------------------
     def nbytes(self) -> int:

@@ -128,6 +128,20 @@ class KmeansMatrixCompressor(base.MatrixCompressorInterface):
 
     factor_names = ("b_matrix", "c_matrix")  # graph_compression's: codebook, codes
 
+    @classmethod
+    def hparams_for_ratio(cls, shape, ratio, spec):
+        """The smallest block_size (dividing the columns) at which some number of centroids
+        (2..256, uint8 codes) reaches `ratio`, with the most centroids that still do;
+        the widest block and 2 centroids when none reaches it."""
+        m, n = base.matrix_shape(shape)
+        dense = m * n * tf.float32.size
+        for block in (b for b in range(1, n + 1) if n % b == 0):
+            codes = m * (n // block) * tf.uint8.size
+            for clusters in range(min(constants.MAX_UINT8_CLUSTERS, m * n // block), 1, -1):
+                if dense >= ratio * (codes + clusters * block * tf.float32.size):
+                    return {"rank": clusters, "block_size": block}
+        return {"rank": 2, "block_size": n}
+
     def form(self, shape, dtype: tf.DType = tf.float32) -> KMeansForm:
         m, n = self.validate_shape(shape)
         return KMeansForm(m, n, self._spec.rank, self._spec.block_size, tf.as_dtype(dtype).name)

@@ -107,6 +107,10 @@ class LowRankForm(CompressedForm):
         b, c = arrays
         return tf.matmul(b, c)
 
+    def low_rank_factors(self, arrays):
+        b, c = arrays
+        return b, c
+
     def blend(self, a, arrays, alpha):
         """alpha·A + (1 − alpha)·B·C through the fused `low_rank_blend` op."""
         b, c = arrays

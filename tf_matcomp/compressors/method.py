@@ -51,6 +51,23 @@ class Method:
             spec.set_hparam(key, value)
         return spec
 
+    def spec_for_ratio(self, op_spec: HParams, shape, ratio: float) -> HParams:
+        """A copy of `op_spec` whose method hparams (the compressor's `hparams_for_ratio`)
+        make a matrix of `shape` about `ratio` times smaller than dense.
+
+        Raises:
+          ValueError: `ratio` is not a number > 0.
+        """
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not ratio > 0:
+            raise ValueError(f"compression_ratio must be a number > 0, got {ratio!r}")
+        overrides = self.compressor_class.hparams_for_ratio(
+            shape, float(ratio), self.compressor_spec(op_spec)
+        )
+        spec = op_spec.copy()
+        for key, value in overrides.items():
+            spec.set_hparam(key, value)
+        return spec
+
     def make_compressor(self, op_spec: HParams):
         """A compressor for a validated op spec (the op spec is not modified)."""
         return self.compressor_class(spec=self.compressor_spec(op_spec))

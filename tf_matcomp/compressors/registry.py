@@ -10,12 +10,14 @@ module provides:
 
   * a compressor, subclass of `base.MatrixCompressorInterface`: `factor_names`, `form(shape,
     dtype)`, `factor_trainable()`, `static_matrix_compressor` (NumPy) and
-    `tpu_matrix_compressor` (TF ops that compile under jit_compile), and `validate_shape` if
-    it cannot take every matrix;
+    `tpu_matrix_compressor` (TF ops that compile under jit_compile), `validate_shape` if
+    it cannot take every matrix, and `hparams_for_ratio` (a method-neutral
+    `compression_ratio` → its own hparams) unless the default bisection over `rank` fits;
   * a form, subclass of `form.CompressedForm` with a new `kind`: `variables()` (stored names,
     shapes, dtypes, in factor order), `matrix(arrays)` (Â, computed once, here), `label()`,
     `get_config()` if it has parameters, and the factored `matmul` / `transposed_matmul` /
-    `gather_rows` / `conv` / `blend` where they beat going through Â;
+    `gather_rows` / `conv` / `blend` where they beat going through Â, and `low_rank_factors`
+    if Â is a product of two dense factors (strip then uses stock Keras layers);
   * `METHOD = Method(...)`: its name, label, option numbers, compressor overrides and, if
     its factors are not (B, C), which factor each CompressionOp attribute names.
 """

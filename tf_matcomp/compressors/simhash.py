@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_matcomp import _core_loader, constants, ops
-from tf_matcomp.compressors import base
+from tf_matcomp.compressors import base, simhash_builtin_ops
 from tf_matcomp.compressors.form import CompressedForm, matmul_last_axis
 from tf_matcomp.compressors.method import Method
 from tf_matcomp.ops.composites import simhash as simhash_composite
@@ -70,28 +70,40 @@ class SimhashForm(CompressedForm):
             signs, scales, self.rows, seed=self.seed, implementation=self.implementation
         )
 
-    def _projection_and_signs(self, signs, dtype):
+    def _projection_and_signs(self, signs, x):
+        """(R, S) at x's dtype; with implementation "composite" (stripped layers) in TFLite
+        builtin ops, R's rows offset by a run-time zero so the converter keeps R unstored."""
+        if self.implementation == "composite":
+            zero = tf.minimum(tf.shape(x)[0], 0)
+            rows, cols = tf.range(self.rows) + zero, tf.range(self.num_bits) + zero
+            return (
+                simhash_builtin_ops.projection(rows, cols, self.seed, x.dtype),
+                simhash_builtin_ops.unpack_signs(signs, self.cols, x.dtype),
+            )
         r = ops.simhash_projection(
             self.rows,
             self.num_bits,
             seed=self.seed,
-            dtype=dtype,
+            dtype=x.dtype,
             implementation=self.implementation,
         )
-        return r, simhash_composite.unpack_signs(signs, self.cols, dtype)
+        return r, simhash_composite.unpack_signs(signs, self.cols, x.dtype)
 
     def matmul(self, x, arrays):
-        if not self._narrower_than_dense(self.num_bits):
-            return super().matmul(x, arrays)
         signs, scales = arrays
-        r, s = self._projection_and_signs(signs, x.dtype)
-        return matmul_last_axis(matmul_last_axis(x, r), s) * tf.cast(scales, x.dtype)
+        if self._narrower_than_dense(self.num_bits):
+            r, s = self._projection_and_signs(signs, x)
+            return matmul_last_axis(matmul_last_axis(x, r), s) * tf.cast(scales, x.dtype)
+        if self.implementation == "composite":  # Â from builtin ops, at run time
+            r, s = self._projection_and_signs(signs, x)
+            return matmul_last_axis(x, tf.matmul(r, s) * tf.cast(scales, x.dtype))
+        return super().matmul(x, arrays)
 
     def transposed_matmul(self, x, arrays):
         if not self._narrower_than_dense(self.num_bits):
             return super().transposed_matmul(x, arrays)
         signs, scales = arrays  # x·Âᵀ = ((x·diag(D))·Sᵀ)·Rᵀ
-        r, s = self._projection_and_signs(signs, x.dtype)
+        r, s = self._projection_and_signs(signs, x)
         scaled = x * tf.cast(scales, x.dtype)
         return tf.matmul(tf.matmul(scaled, s, transpose_b=True), r, transpose_b=True)
 

@@ -32,8 +32,12 @@ def spec_to_config(spec: HParams) -> dict:
     return dict(spec.values())
 
 
-class KernelCompression:
+class KernelCompression(tf.Module):
     """A CompressionOp on `kernel` (2-D) whose state variables belong to `layer`.
+
+    A tf.Module, so TF's object graph follows layer → compression → op → state variables:
+    `tf.train.Checkpoint(model=...)` saves and restores them (Keras' own files reach them
+    through the layer's weights).
 
     Raises:
       ValueError: the compressor cannot take the kernel's shape (e.g. block_size not dividing
@@ -41,6 +45,7 @@ class KernelCompression:
     """
 
     def __init__(self, layer, kernel, spec: HParams):
+        super().__init__()
         self.spec = spec
         self.update_option = int(spec.update_option)
 
@@ -85,6 +90,10 @@ class KernelCompression:
         if self.update_option in (1, 2):
             fired = self.op.run_update_step(step_number=step) or fired
         return fired
+
+    def state_variables(self) -> list:
+        """A, alpha, the counters and the factors: what strip_compression drops."""
+        return [self.op.a_matrix_tfvar] + self.op.state_variables
 
     def uncompressed_bytes(self) -> int:
         return self.op.uncompressed_bits // 8

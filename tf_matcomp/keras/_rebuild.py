@@ -1,46 +1,155 @@
 """Rebuilding a Keras model with some layers replaced, its other weights copied over.
 
-Shared by `compress_model` (Dense/Conv2D → compressed twins) and `strip_compression`
-(compressed layers → their stripped form).
+Shared by `compress_model` (stock layers → compressed twins) and `strip_compression`
+(compressed layers → their deployable form). `replace(layer)` returns the built, filled
+replacement of a layer, or None to keep it:
+
+  * Functional and Sequential models (nested ones included) are cloned (`clone_model`,
+    recursively); every layer not replaced gets its weights copied, and the original model
+    is left untouched;
+  * layers nested inside other layers (e.g. MultiHeadAttention's projections) and the layers
+    of a subclassed model are replaced in place, attribute by attribute (a subclassed model
+    is therefore modified and returned itself).
 """
 
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional, Set
 
 import tensorflow as tf
 
 keras = tf.keras
 
+Replace = Callable[[keras.layers.Layer], Optional[keras.layers.Layer]]
 
-def rebuild_model(
-    model: keras.Model, replacements: Dict[str, Callable], caller: str
-) -> keras.Model:
-    """A clone of `model` in which layer `name` becomes `replacements[name][0](layer)`.
 
-    `replacements[name]` is a pair (make_twin, copy_weights): `copy_weights(layer, twin)` fills
-    the twin once the model is rebuilt. Every other layer is cloned with its weights.
+def _functional_class():
+    from keras.src.models.functional import Functional
 
-    Raises:
-      ValueError: `model` cannot be cloned (only Functional and Sequential models can).
-    """
+    return Functional
 
-    def clone(layer):
-        if layer.name in replacements:
-            return replacements[layer.name][0](layer)
-        return layer.__class__.from_config(layer.get_config())
 
-    try:
-        result = keras.models.clone_model(model, clone_function=clone)
-    except ValueError as error:
-        raise ValueError(
-            f"{caller}: cannot rebuild {model.name!r} (Functional and "
-            f"Sequential models only): {error}"
-        ) from error
-    for layer in model.layers:
-        if not layer.weights:  # input layers (renamed by clone_model), activations, ...
+def _is_graph(layer) -> bool:
+    return isinstance(layer, (keras.Sequential, _functional_class()))
+
+
+def _layer_attributes(layer):
+    """(name, value) of the attributes of `layer` holding a layer or a list of layers."""
+    for name, value in list(vars(layer).items()):
+        if name in ("_layers", "_tracker") or name.startswith("__"):
             continue
-        twin = result.get_layer(layer.name)
-        if layer.name in replacements:
-            replacements[layer.name][1](layer, twin)
-        else:
-            twin.set_weights(layer.get_weights())
-    return result
+        if isinstance(value, keras.layers.Layer) or (
+            isinstance(value, (list, tuple))
+            and any(isinstance(v, keras.layers.Layer) for v in value)
+        ):
+            yield name, value
+
+
+class _Rebuilder:
+    def __init__(self, replace: Replace):
+        self._replace = replace
+        self._done: Dict[int, Optional[keras.layers.Layer]] = {}
+        self._visited: Set[int] = set()
+
+    def replacement(self, layer):
+        """`replace(layer)`, computed once per layer object (shared layers stay shared)."""
+        if id(layer) not in self._done:
+            self._done[id(layer)] = self._replace(layer)
+        return self._done[id(layer)]
+
+    def clone(self, model):
+        def clone_layer(layer):
+            twin = self.replacement(layer)
+            return twin if twin is not None else layer.__class__.from_config(layer.get_config())
+
+        result = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
+        self._copy_weights(model, result)
+        return result
+
+    def _copy_weights(self, model, clone) -> None:
+        for layer in model.layers:
+            twin = clone.get_layer(layer.name) if layer.weights else None
+            if twin is None or self._done.get(id(layer)) is not None:
+                continue
+            if _is_graph(layer):
+                self._copy_weights(layer, twin)
+            elif getattr(layer, "_layers", None):
+                self._pair(layer, twin)
+            else:
+                twin.set_weights(layer.get_weights())
+
+    def _pair(self, layer, twin) -> None:
+        """Copies `layer` into its fresh clone `twin` sub-layer by sub-layer (attributes of the
+        same name), putting replacements in place: for layers holding layers, e.g.
+        MultiHeadAttention."""
+        for name, value in _layer_attributes(layer):
+            other = getattr(twin, name, None)
+            if not isinstance(other, keras.layers.Layer):
+                continue
+            new = self.replacement(value)
+            if new is not None:
+                self._retrack(twin, other, new)
+                object.__setattr__(twin, name, new)
+            elif getattr(value, "_layers", None):
+                self._pair(value, other)
+            else:
+                other.set_weights(value.get_weights())
+        own = layer._trainable_variables + layer._non_trainable_variables
+        for source, target in zip(own, twin._trainable_variables + twin._non_trainable_variables):
+            target.assign(source)
+
+    def in_place(self, parent) -> None:
+        """Replaces, inside `parent`, every sub-layer `replace` asks for (recursively)."""
+        if id(parent) in self._visited:
+            return
+        self._visited.add(id(parent))
+        for name, value in _layer_attributes(parent):
+            if isinstance(value, keras.layers.Layer):
+                object.__setattr__(parent, name, self._swap(parent, value))
+            elif isinstance(value, list):
+                for index, item in enumerate(list(value)):
+                    if isinstance(item, keras.layers.Layer):
+                        list.__setitem__(value, index, self._swap(parent, item))
+
+    def _swap(self, parent, layer):
+        """What `layer` (a sub-layer of `parent`) becomes; `parent` tracks it instead."""
+        new = self._replaced(layer)
+        if new is not layer:
+            self._retrack(parent, layer, new)
+        return new
+
+    def _replaced(self, layer):
+        if _is_graph(layer):
+            return self.clone(layer)
+        twin = self.replacement(layer)
+        if twin is not None:
+            return twin
+        self.in_place(layer)
+        return layer
+
+    @staticmethod
+    def _retrack(parent, old, new) -> None:
+        tracked = getattr(parent, "_layers", None)
+        if isinstance(tracked, list):
+            if old in tracked:
+                tracked[tracked.index(old)] = new
+            elif new not in tracked:
+                tracked.append(new)
+
+
+def rebuild_model(model: keras.Model, replace: Replace, compile_clone: bool = True) -> keras.Model:
+    """`model` with each layer `replace` returns a layer for replaced by it (see module doc).
+
+    A clone of a compiled model is compiled the same way (a fresh optimizer) unless
+    `compile_clone` is False; a model changed in place keeps its compile state.
+    """
+    rebuilder = _Rebuilder(replace)
+    if not _is_graph(model):
+        rebuilder.in_place(model)
+        return model
+    compiled = getattr(model, "compiled", False)
+    if compiled and not compile_clone:
+        model.compiled = False  # clone_model compiles the clone of a compiled model
+    try:
+        return rebuilder.clone(model)
+    finally:
+        if compiled:
+            model.compiled = True

@@ -10,9 +10,11 @@ op's control dependencies sees the global step), as each layer's spec asks:
   * update_option 2: both, in that order (they share the state: a step never fires twice);
   * update_option 3: none.
 
-After each batch and epoch it writes `alpha` (mean over compressed layers) and
-`compression_ratio` (uncompressed / compressed size of the compressed layers) into `logs`, so
-Keras' progress bar, History and a TensorBoard callback placed after it show them.
+It reports `alpha` (mean over compressed layers) and `compression_ratio` (`report.
+compression_ratio`: the model's dense bytes over its deployable bytes, the figure the demo
+table and `tf-matcomp` print) as a metric of the model during `fit`, so the progress bar,
+History and a TensorBoard callback show them whatever the callback order; it also writes them
+into `logs` after each batch and epoch.
 """
 
 import time
@@ -21,9 +23,33 @@ from typing import List, Optional
 import numpy as np
 import tensorflow as tf
 
+from tf_matcomp import compression_op
 from tf_matcomp.keras import compress_model as compress_model_lib
+from tf_matcomp.keras import report
 
 keras = tf.keras
+
+
+class _CompressionMetrics(keras.metrics.Metric):
+    """`alpha` and `compression_ratio` read from the layers' state (no state of its own)."""
+
+    def __init__(self, layers, ratio: float):
+        super().__init__(name="compression")
+        object.__setattr__(self, "_compressed", tuple(layers))
+        self._ratio = float(ratio)
+
+    def update_state(self, *args, **kwargs):
+        """Nothing to accumulate: the values are read from the layers."""
+
+    def reset_state(self):
+        """Nothing to reset."""
+
+    def result(self):
+        alphas = [tf.cast(layer.alpha, tf.float32) for layer in self._compressed]
+        return {
+            "alpha": tf.reduce_mean(tf.stack(alphas)),
+            "compression_ratio": tf.constant(self._ratio, tf.float32),
+        }
 
 
 class CompressionCallback(keras.callbacks.Callback):
@@ -38,6 +64,8 @@ class CompressionCallback(keras.callbacks.Callback):
         self.update_seconds: List[float] = []
         self._layers: list = []
         self._tf_update = None
+        self._metrics: Optional[_CompressionMetrics] = None
+        self._ratio = 0.0
 
     @staticmethod
     def _option(layer) -> int:
@@ -47,9 +75,16 @@ class CompressionCallback(keras.callbacks.Callback):
         self._layers = compress_model_lib.compressed_layers(self.model)
         if not self._layers:
             raise ValueError(
-                "CompressionCallback: the model has no CompressedDense or "
-                "CompressedConv2D layer (see tf_matcomp.keras.compress_model)"
+                "CompressionCallback: the model has no CompressedDense, CompressedConv2D or "
+                "other compressed layer (see tf_matcomp.keras.compress_model)"
             )
+        for layer in self._layers:
+            layer.driven_by_callback = True
+        self._ratio = report.compression_ratio(self.model)
+        self._metrics = _CompressionMetrics(self._layers, self._ratio)
+        model_metrics = getattr(self.model, "_metrics", None)
+        if isinstance(model_metrics, list):  # Keras 3: the train step reports it
+            model_metrics.append(self._metrics)
         tf_layers = [layer for layer in self._layers if self._option(layer) in (0, 2)]
 
         @tf.function
@@ -59,12 +94,22 @@ class CompressionCallback(keras.callbacks.Callback):
 
         self._tf_update = tf_update
 
+    def on_train_end(self, logs=None):
+        model_metrics = getattr(self.model, "_metrics", None)
+        if isinstance(model_metrics, list) and self._metrics in model_metrics:
+            model_metrics.remove(self._metrics)
+        for layer in self._layers:
+            layer.driven_by_callback = False
+
     def on_train_batch_begin(self, batch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
         start = time.perf_counter()
         before = [layer.compression.last_update_step() for layer in self._layers]
         if any(self._option(layer) in (0, 2) for layer in self._layers):
-            self._tf_update(tf.constant(step, tf.int64))
+            # The tf.function cannot warn: a skipped update (non-finite factors) warns here.
+            ops = [layer.compression.op for layer in self._layers]
+            with compression_op.warn_on_skipped_updates(ops, step):
+                self._tf_update(tf.constant(step, tf.int64))
         for layer in self._layers:
             if self._option(layer) in (1, 2):
                 layer.compression.op.run_update_step(step_number=step)
@@ -94,10 +139,8 @@ class CompressionCallback(keras.callbacks.Callback):
         return float(np.min(self.alphas()))
 
     def compression_ratio(self) -> float:
-        """Uncompressed / compressed bytes summed over the compressed layers."""
-        uncompressed = sum(layer.compression.uncompressed_bytes() for layer in self._layers)
-        compressed = sum(layer.compression.compressed_bytes() for layer in self._layers)
-        return uncompressed / max(compressed, 1)
+        """The model's dense bytes over its deployable bytes (`report.compression_ratio`)."""
+        return self._ratio
 
     def mean_update_seconds(self) -> Optional[float]:
         """Mean wall time of the update calls in which a layer fired (None if none fired)."""
