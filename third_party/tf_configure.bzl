@@ -33,6 +33,13 @@ cc_library(
     defines = {defines},
 )
 
+filegroup(
+    name = "tf_header_files",
+    srcs = glob(["tf_include/**/*.h", "tf_include/**/*.hpp", "tf_include/**/*.inc",
+                 "tf_include/Eigen/**", "tf_include/unsupported/**",
+                 "tf_include/third_party/eigen3/**"]),
+)
+
 cc_library(
     name = "tf_framework",
     srcs = ["libtensorflow_framework.so.2"],
@@ -81,6 +88,8 @@ def _tf_configure_impl(ctx):
     ctx.file("tf_version_include/matcomp_tf_version.h",
              "#define TF_MATCOMP_BUILT_FOR_TF \"%s\"\n" % info["tf_version"])
     ctx.file("BUILD", _BUILD.replace("{defines}", repr(defines)).replace("{python}", python))
+    # For rules that compile outside cc_* (nvcc in //cc:kernels_cu).
+    ctx.file("defs.bzl", "TF_DEFINES = %s\n" % repr(defines))
 
 tf_configure = repository_rule(
     implementation = _tf_configure_impl,

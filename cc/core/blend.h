@@ -5,8 +5,15 @@
 #define TF_MATCOMP_CORE_BLEND_H_
 
 #include <cstdint>
+#include <type_traits>
 
 namespace matcomp {
+
+// Half and bfloat16 blend (and scale GEMMs) in float, so that alpha close to 0 or 1 keeps its
+// precision; float and double in themselves.
+template <typename T>
+using BlendAccumulator =
+    typename std::conditional<std::is_floating_point<T>::value, T, float>::type;
 
 template <typename T, typename Acc = T>
 inline void BlendInto(const T* a, T* out, int64_t count, Acc alpha) {

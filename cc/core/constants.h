@@ -46,6 +46,10 @@ inline constexpr double kProjectionScale = 4.784196154532612e-3;
 // Rows and columns of R are limited to 31 bits each so that the counter is collision-free.
 inline constexpr int64_t kMaxProjectionIndex = (int64_t{1} << 31) - 1;
 
+// --- the pybind11 module ---------------------------------------------------------------
+// Most threads one _core call may start (`num_threads`).
+inline constexpr int64_t kMaxCoreThreads = 1024;
+
 // --- seeds --------------------------------------------------------------------------------
 // Seeds are non-negative int64 values (Python ints, TF int attrs).
 inline constexpr int64_t kMaxSeed = 9223372036854775807;

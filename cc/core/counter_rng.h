@@ -1,6 +1,6 @@
 // Counter-based generator of the simhash projection R: R[row, col] is a pure function of
 // (seed, row, col), so R is never stored and every implementation regenerates the same bits —
-// this header (CPU, and device code later), the TF composite
+// this header (CPU and GPU kernels: the functions are MATCOMP_HOST_DEVICE), the TF composite
 // (tf_matcomp/ops/composites/counter_rng.py) and the NumPy oracle of the tests.
 //
 // Definition (all arithmetic on uint64 modulo 2^64, `>>` logical):
@@ -26,25 +26,27 @@
 
 #include <cstdint>
 
+#include "cc/core/constants.h"
+#include "cc/core/host_device.h"
+
 namespace matcomp {
 
-constexpr uint64_t kGoldenGamma = 0x9E3779B97F4A7C15ULL;
-constexpr int64_t kByteSumOffset = 1020;        // 8 bytes · 255 / 2: centres the sum.
-constexpr double kProjectionScale = 4.784196154532612e-3;  // 1/√43690 (checked in the tests)
-// Rows and columns of R are limited to 31 bits each so that the counter is collision-free.
-constexpr int64_t kMaxProjectionIndex = (int64_t{1} << 31) - 1;
+// The generator's constants (kGoldenGamma, kByteSumOffset, kProjectionScale) and
+// kMaxProjectionIndex are in cc/core/constants.h.
 
-inline uint64_t Mix64(uint64_t z) {
+MATCOMP_HOST_DEVICE inline uint64_t Mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
 }
 
 // The per-seed key; hoisted out of the loops over R.
-inline uint64_t ProjectionKey(uint64_t seed) { return Mix64(seed + kGoldenGamma); }
+MATCOMP_HOST_DEVICE inline uint64_t ProjectionKey(uint64_t seed) {
+  return Mix64(seed + kGoldenGamma);
+}
 
 // K[row, col] ∈ [−1020, 1020] (see above).
-inline int32_t ProjectionInteger(uint64_t key, uint64_t row, uint64_t col) {
+MATCOMP_HOST_DEVICE inline int32_t ProjectionInteger(uint64_t key, uint64_t row, uint64_t col) {
   const uint64_t h = Mix64(key + ((row << 32) | col) * kGoldenGamma);
   // Sum the bytes by halving the lane width: 8 lanes of 8 bits → 4 of 16 → 2 of 32 → 1.
   uint64_t s = (h & 0x00FF00FF00FF00FFULL) + ((h >> 8) & 0x00FF00FF00FF00FFULL);
@@ -55,7 +57,7 @@ inline int32_t ProjectionInteger(uint64_t key, uint64_t row, uint64_t col) {
 
 // R[row, col] in T: the integer is exact in T, the one multiply is correctly rounded.
 template <typename T>
-inline T ProjectionEntry(uint64_t key, uint64_t row, uint64_t col) {
+MATCOMP_HOST_DEVICE inline T ProjectionEntry(uint64_t key, uint64_t row, uint64_t col) {
   return static_cast<T>(ProjectionInteger(key, row, col)) * static_cast<T>(kProjectionScale);
 }
 

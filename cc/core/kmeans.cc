@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "cc/core/kmeans_internal.h"
@@ -16,6 +16,7 @@ using kmeans_internal::AssignScalar;
 using kmeans_internal::AssignVectors;
 using kmeans_internal::Chunks;
 using kmeans_internal::FitScalar;
+using kmeans_internal::FinishCodebook;
 using kmeans_internal::FitVectors;
 using kmeans_internal::FixedChunks;
 using kmeans_internal::ForEachChunk;
@@ -54,7 +55,7 @@ bool AllInKMeansRange(const T* values, int64_t size, const ParallelFor& parallel
   ForEachChunk(parallel_for, chunks, size, 1, [&](int64_t, int64_t begin, int64_t end) {
     bool chunk_in_range = true;  // no early exit: keeps the loop vectorisable
     for (int64_t i = begin; i < end; ++i) {  // false for NaN and ±Inf too
-      chunk_in_range &= std::abs(static_cast<double>(values[i])) <= kMaxKMeansMagnitude;
+      chunk_in_range &= InKMeansRange(static_cast<double>(values[i]));
     }
     if (!chunk_in_range) in_range.store(false, std::memory_order_relaxed);
   });
@@ -78,6 +79,21 @@ void SnapNearestToZero(std::vector<double>& centroids, int64_t dim) {
 
 }  // namespace
 
+namespace kmeans_internal {
+
+template <typename T>
+std::vector<double> FinishCodebook(std::vector<double> centroids, int64_t dim,
+                                   const KMeansOptions& options, T* codebook) {
+  for (double& value : centroids) value = static_cast<double>(static_cast<T>(value));
+  if (options.snap_zero) SnapNearestToZero(centroids, dim);
+  std::fill_n(codebook, options.num_clusters * dim, T(0));  // rows past the distinct points
+  std::transform(centroids.begin(), centroids.end(), codebook,
+                 [](double value) { return static_cast<T>(value); });
+  return centroids;
+}
+
+}  // namespace kmeans_internal
+
 template <typename T, typename Code>
 void KMeansQuantize(const T* points, int64_t count, int64_t dim, const KMeansOptions& options,
                     const ParallelFor& parallel_for, T* codebook, Code* codes) {
@@ -86,13 +102,7 @@ void KMeansQuantize(const T* points, int64_t count, int64_t dim, const KMeansOpt
     centroids = dim == 1 ? FitScalar(points, count, options, parallel_for)
                          : FitVectors(points, count, dim, options, parallel_for);
   }
-  // Codes are chosen against the codebook as returned (rounded to T), so each one is exactly
-  // the nearest row of the output, not of a higher-precision intermediate.
-  for (double& value : centroids) value = static_cast<double>(static_cast<T>(value));
-  if (options.snap_zero) SnapNearestToZero(centroids, dim);
-  std::fill_n(codebook, options.num_clusters * dim, T(0));  // rows past the distinct points
-  std::transform(centroids.begin(), centroids.end(), codebook,
-                 [](double value) { return static_cast<T>(value); });
+  centroids = FinishCodebook(std::move(centroids), dim, options, codebook);
   if (count == 0) return;
   if (dim == 1) {
     AssignScalar(points, count, centroids, parallel_for, codes);
@@ -101,10 +111,12 @@ void KMeansQuantize(const T* points, int64_t count, int64_t dim, const KMeansOpt
   }
 }
 
-#define MATCOMP_INSTANTIATE_KMEANS(T)                                                         \
-  template bool AllInKMeansRange<T>(const T*, int64_t, const ParallelFor&);                          \
+#define MATCOMP_INSTANTIATE_KMEANS(T)                                                        \
+  template bool AllInKMeansRange<T>(const T*, int64_t, const ParallelFor&);                  \
+  template std::vector<double> kmeans_internal::FinishCodebook<T>(                           \
+      std::vector<double>, int64_t, const KMeansOptions&, T*);                               \
   template void KMeansQuantize<T, uint8_t>(const T*, int64_t, int64_t, const KMeansOptions&, \
-                                           const ParallelFor&, T*, uint8_t*);                 \
+                                           const ParallelFor&, T*, uint8_t*);                \
   template void KMeansQuantize<T, int32_t>(const T*, int64_t, int64_t, const KMeansOptions&, \
                                            const ParallelFor&, T*, int32_t*);
 MATCOMP_INSTANTIATE_KMEANS(float)

@@ -32,22 +32,17 @@
 #include <cstdint>
 #include <string>
 
+#include "cc/core/constants.h"
 #include "cc/core/parallel.h"
 
 namespace matcomp {
 
-// Largest supported num_clusters (the int32 code type could hold more, but the vector path
-// costs O(points · clusters) per iteration and the 1-D optimal method O(clusters · atoms)).
-constexpr int64_t kMaxClusters = 65536;
-// Largest supported codebook (num_clusters · dim elements): rejects absurd outputs up front.
-constexpr int64_t kMaxCodebookElements = int64_t{1} << 24;
+// The limits (kMaxClusters, kMaxUint8Clusters, kMaxCodebookElements, kMaxOptimalClusters,
+// kMaxOptimalAtoms, kMaxKMeansMagnitude) are in cc/core/constants.h.
 // Up to this many values the 1-D path clusters the exact distinct values; above it a
 // kScalarHistogramBins-bin histogram, unless that histogram is too coarse for the data.
 constexpr int64_t kScalarExactLimit = int64_t{1} << 16;
 constexpr int64_t kScalarHistogramBins = int64_t{1} << 15;
-// kOptimal keeps a num_clusters × atoms table of split points; these bound it (64 MiB).
-constexpr int64_t kMaxOptimalClusters = 256;
-constexpr int64_t kMaxOptimalAtoms = int64_t{1} << 16;
 
 enum class KMeansMethod {
   kLloyd,    // Lloyd's iterations (any dim).
@@ -65,10 +60,6 @@ struct KMeansOptions {
 // Returns an empty string when (count, dim, options) are valid, else why not, naming the
 // argument (`num_clusters`, `block_size`, `max_iterations`, `method`).
 std::string ValidateKMeans(int64_t count, int64_t dim, const KMeansOptions& options);
-
-// Largest |value| k-means accepts: squared distances between such values (summed over a block)
-// must stay finite in double precision, else centroids and codes silently overflow.
-constexpr double kMaxKMeansMagnitude = 1e150;
 
 // True when every value is finite with |value| <= kMaxKMeansMagnitude (k-means is undefined for
 // NaN and infinities, and overflows beyond the bound).

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cc/core/kmeans.h"
+#include "cc/core/kmeans_math.h"
 #include "cc/core/parallel.h"
 
 namespace matcomp {
@@ -62,16 +63,69 @@ class SplitMix64 {
   uint64_t state_;
 };
 
-// 1-D clustering of `count` finite values: returns at most num_clusters distinct centroids,
-// sorted ascending (fewer only when the values have fewer distinct atoms).
+// Sorted distinct values (or histogram bin means) with how many input values each stands for.
+struct Atoms {
+  std::vector<double> value;   // strictly ascending
+  std::vector<double> weight;  // > 0
+};
+
+// One bin of the kScalarHistogramBins-bin histogram; the offsets are taken from the bin's left
+// edge (no cancellation). The CPU fills it in cc/core/kmeans_scalar.cc, the GPU kernel on the
+// device (cc/kernels/kmeans_gpu.cu.cc).
+struct HistogramBin {
+  double count = 0, offset_sum = 0;
+};
+
+// The sorted distinct values of values[0..count).
+template <typename T>
+Atoms DistinctValues(const T* values, int64_t count);
+
+// The non-empty bins of a histogram of `count` values over [low, high] (low < high) as atoms,
+// valued at the mean of their members. False, leaving `atoms` empty, when they do not serve:
+// the bins may be too coarse for `num_clusters` levels (the within-bin variance bound width²/4
+// exceeds 1% of variance/k², a rough lower bound, for smooth densities, of the k-level
+// quantization error), or there are at most num_clusters of them (then the exact distinct
+// values are needed: each becomes its own centroid).
+bool AtomsFromHistogram(const std::vector<HistogramBin>& bins, int64_t count, double low,
+                        double high, int64_t num_clusters, Atoms* atoms);
+
+// 1-D clustering of the atoms: at most num_clusters distinct centroids, sorted ascending (fewer
+// only when there are fewer atoms).
+std::vector<double> FitAtoms(Atoms atoms, const KMeansOptions& options);
+
+// 1-D clustering of `count` finite values (the atoms of the values, then FitAtoms).
 template <typename T>
 std::vector<double> FitScalar(const T* values, int64_t count, const KMeansOptions& options,
                               const ParallelFor& parallel_for);
+
+// The boundary grid of ScalarCodeView for ascending centroids, in host memory.
+class ScalarCodeTable {
+ public:
+  explicit ScalarCodeTable(const std::vector<double>& sorted_centroids);
+
+  ScalarCodeView View() const {
+    return {boundary.data(), below.data(), first.data(), cells, base, scale};
+  }
+
+  std::vector<double> boundary;
+  std::vector<int32_t> below;
+  std::vector<double> first;
+  int64_t cells;
+  double base, scale;
+};
 
 // codes[i] = index of the centroid nearest to values[i]; `sorted_centroids` ascending.
 template <typename T, typename Code>
 void AssignScalar(const T* values, int64_t count, const std::vector<double>& sorted_centroids,
                   const ParallelFor& parallel_for, Code* codes);
+
+// The steps after fitting that every path shares: centroids rounded to T (codes are chosen
+// against the codebook as returned, so each one is exactly the nearest row of the output),
+// snap_zero applied, written into codebook[num_clusters][dim] with zero rows past the distinct
+// points. Returns the centroids to code against.
+template <typename T>
+std::vector<double> FinishCodebook(std::vector<double> centroids, int64_t dim,
+                                   const KMeansOptions& options, T* codebook);
 
 // k-means++ and Lloyd on points[count][dim]: returns at most num_clusters distinct centroids
 // (row-major, `dim` values each; fewer only when the points have fewer distinct rows).

@@ -12,12 +12,6 @@ namespace matcomp {
 namespace kmeans_internal {
 namespace {
 
-// Sorted distinct values (or histogram bin means) with how many input values each stands for.
-struct Atoms {
-  std::vector<double> value;   // strictly ascending
-  std::vector<double> weight;  // > 0
-};
-
 // Prefix sums over atoms, taken relative to the first atom so that differences of large
 // prefixes do not cancel when the data sit far from zero.
 struct AtomPrefix {
@@ -47,21 +41,6 @@ struct AtomPrefix {
 };
 
 template <typename T>
-Atoms DistinctValues(const T* values, int64_t count) {
-  std::vector<T> sorted(values, values + count);
-  std::sort(sorted.begin(), sorted.end());
-  Atoms atoms;
-  for (int64_t i = 0; i < count;) {
-    int64_t j = i;
-    while (j < count && sorted[j] == sorted[i]) ++j;
-    atoms.value.push_back(static_cast<double>(sorted[i]));
-    atoms.weight.push_back(static_cast<double>(j - i));
-    i = j;
-  }
-  return atoms;
-}
-
-template <typename T>
 void MinMax(const T* values, int64_t count, const ParallelFor& parallel_for, double* low,
             double* high) {
   const Chunks chunks = FixedChunks(count, int64_t{1} << 16, 64);
@@ -78,27 +57,19 @@ void MinMax(const T* values, int64_t count, const ParallelFor& parallel_for, dou
   *high = *std::max_element(highs.begin(), highs.end());
 }
 
-// One histogram bin; the offset is taken from the bin's left edge (no cancellation).
-struct Bin {
-  double count = 0, offset_sum = 0;
-};
-
-// A kScalarHistogramBins-bin histogram over [low, high] as atoms (the non-empty bins, valued at
-// the mean of their members). Returns false, leaving `atoms` empty, when the bins may be too
-// coarse for `num_clusters` levels: when the within-bin variance bound width²/4 exceeds 1% of
-// variance/k², a rough lower bound (for smooth densities) of the k-level quantization error.
+// The kScalarHistogramBins-bin histogram of the values over [low, high] (low < high).
 template <typename T>
-bool HistogramAtoms(const T* values, int64_t count, double low, double high,
-                    int64_t num_clusters, const ParallelFor& parallel_for, Atoms* atoms) {
+std::vector<HistogramBin> Histogram(const T* values, int64_t count, double low, double high,
+                                    const ParallelFor& parallel_for) {
   constexpr int64_t kBins = kScalarHistogramBins;
   const double width = (high - low) / kBins, scale = kBins / (high - low);
   const Chunks chunks = FixedChunks(count, int64_t{1} << 18, 8);
-  std::vector<Bin> partial(chunks.count * kBins);
+  std::vector<HistogramBin> partial(chunks.count * kBins);
   ForEachChunk(parallel_for, chunks, count, 6, [&](int64_t chunk, int64_t begin, int64_t end) {
-    Bin* bins = partial.data() + chunk * kBins;
+    HistogramBin* bins = partial.data() + chunk * kBins;
     for (int64_t i = begin; i < end; ++i) {
       const double x = static_cast<double>(values[i]);
-      const int64_t b = std::min<int64_t>(kBins - 1, static_cast<int64_t>((x - low) * scale));
+      const int64_t b = HistogramBinOf(x, low, scale, kBins);
       bins[b].count += 1;
       bins[b].offset_sum += x - (low + b * width);
     }
@@ -109,23 +80,8 @@ bool HistogramAtoms(const T* values, int64_t count, double low, double high,
       partial[b].offset_sum += partial[chunk * kBins + b].offset_sum;
     }
   }
-  double sum = 0, square = 0;  // over bin means, relative to `low`
-  for (int64_t b = 0; b < kBins; ++b) {
-    const Bin& bin = partial[b];
-    if (bin.count == 0) continue;
-    const double mean = b * width + bin.offset_sum / bin.count;
-    sum += bin.count * mean;
-    square += bin.count * mean * mean;
-    atoms->value.push_back(low + mean);
-    atoms->weight.push_back(bin.count);
-  }
-  const double between_bins = std::max(0.0, square - sum * sum / count);  // <= total variance
-  const double k = static_cast<double>(num_clusters);
-  if (count * width * width / 4 > 0.01 * between_bins / (k * k)) {
-    *atoms = Atoms();
-    return false;
-  }
-  return true;
+  partial.resize(kBins);
+  return partial;
 }
 
 template <typename T>
@@ -135,11 +91,8 @@ Atoms MakeAtoms(const T* values, int64_t count, int64_t num_clusters,
   if (count > kScalarExactLimit) {
     double low, high;
     MinMax(values, count, parallel_for, &low, &high);
-    // With at most num_clusters non-empty bins the exact distinct values are needed: each
-    // becomes its own centroid.
-    if (high > low &&
-        HistogramAtoms(values, count, low, high, num_clusters, parallel_for, &atoms) &&
-        static_cast<int64_t>(atoms.value.size()) > num_clusters) {
+    if (high > low && AtomsFromHistogram(Histogram(values, count, low, high, parallel_for),
+                                         count, low, high, num_clusters, &atoms)) {
       return atoms;
     }
   }
@@ -301,9 +254,45 @@ std::vector<double> LloydOnAtoms(const Atoms& atoms, int64_t k, int64_t max_iter
 }  // namespace
 
 template <typename T>
-std::vector<double> FitScalar(const T* values, int64_t count, const KMeansOptions& options,
-                              const ParallelFor& parallel_for) {
-  Atoms atoms = MakeAtoms(values, count, options.num_clusters, parallel_for);
+Atoms DistinctValues(const T* values, int64_t count) {
+  std::vector<T> sorted(values, values + count);
+  std::sort(sorted.begin(), sorted.end());
+  Atoms atoms;
+  for (int64_t i = 0; i < count;) {
+    int64_t j = i + 1;  // advances even past a NaN (which equals nothing)
+    while (j < count && sorted[j] == sorted[i]) ++j;
+    atoms.value.push_back(static_cast<double>(sorted[i]));
+    atoms.weight.push_back(static_cast<double>(j - i));
+    i = j;
+  }
+  return atoms;
+}
+
+bool AtomsFromHistogram(const std::vector<HistogramBin>& bins, int64_t count, double low,
+                        double high, int64_t num_clusters, Atoms* atoms) {
+  const int64_t size = static_cast<int64_t>(bins.size());
+  const double width = (high - low) / size;
+  double sum = 0, square = 0;  // over bin means, relative to `low`
+  for (int64_t b = 0; b < size; ++b) {
+    const HistogramBin& bin = bins[b];
+    if (bin.count == 0) continue;
+    const double mean = b * width + bin.offset_sum / bin.count;
+    sum += bin.count * mean;
+    square += bin.count * mean * mean;
+    atoms->value.push_back(low + mean);
+    atoms->weight.push_back(bin.count);
+  }
+  const double between_bins = std::max(0.0, square - sum * sum / count);  // <= total variance
+  const double k = static_cast<double>(num_clusters);
+  if (count * width * width / 4 > 0.01 * between_bins / (k * k) ||
+      static_cast<int64_t>(atoms->value.size()) <= num_clusters) {
+    *atoms = Atoms();
+    return false;
+  }
+  return true;
+}
+
+std::vector<double> FitAtoms(Atoms atoms, const KMeansOptions& options) {
   if (static_cast<int64_t>(atoms.value.size()) <= options.num_clusters) {
     return atoms.value;  // every distinct value is its own centroid (codebook padded)
   }
@@ -316,46 +305,48 @@ std::vector<double> FitScalar(const T* values, int64_t count, const KMeansOption
   return LloydOnAtoms(atoms, k, options.max_iterations);
 }
 
-template <typename T, typename Code>
-void AssignScalar(const T* values, int64_t count, const std::vector<double>& sorted_centroids,
-                  const ParallelFor& parallel_for, Code* codes) {
-  // code(x) = number of boundaries (midpoints between neighbouring centroids) below x; ties go
-  // to the lower centroid. A uniform grid of cells over the boundaries answers that in O(1):
-  // cell() is monotone in x, so boundaries in lower cells are below x, those in higher cells
-  // above, and only the few in x's own cell need comparing. This holds for any rounding of
-  // cell(), as boundaries are placed in cells by the same function.
+template <typename T>
+std::vector<double> FitScalar(const T* values, int64_t count, const KMeansOptions& options,
+                              const ParallelFor& parallel_for) {
+  return FitAtoms(MakeAtoms(values, count, options.num_clusters, parallel_for), options);
+}
+
+ScalarCodeTable::ScalarCodeTable(const std::vector<double>& sorted_centroids) {
   const int64_t k = sorted_centroids.size();
-  std::vector<double> boundary(std::max<int64_t>(0, k - 1));
+  boundary.resize(std::max<int64_t>(0, k - 1));
   for (int64_t j = 0; j + 1 < k; ++j) {
     boundary[j] = 0.5 * (sorted_centroids[j] + sorted_centroids[j + 1]);
   }
-  const int64_t cells = boundary.size() > 1 ? 8 * static_cast<int64_t>(boundary.size()) : 1;
-  const double base = boundary.empty() ? 0.0 : boundary.front();
+  cells = boundary.size() > 1 ? 8 * static_cast<int64_t>(boundary.size()) : 1;
+  base = boundary.empty() ? 0.0 : boundary.front();
   const double span = boundary.empty() ? 0.0 : boundary.back() - base;
-  const double scale = span > 0 ? cells / span : 0.0;
-  const auto cell_of = [=](double x) {
-    const int64_t cell = static_cast<int64_t>((x - base) * scale);
-    return std::min<int64_t>(cells - 1, std::max<int64_t>(0, cell));
-  };
-  std::vector<int32_t> below(cells + 1, 0), inside(cells, 0);  // boundaries below / in a cell
-  std::vector<double> first(cells, std::numeric_limits<double>::infinity());
+  scale = span > 0 ? cells / span : 0.0;
+  below.assign(cells + 1, 0);
+  first.assign(cells, std::numeric_limits<double>::infinity());
+  std::vector<int32_t> inside(cells, 0);  // boundaries in each cell
+  const ScalarCodeView view = View();
   for (int64_t j = static_cast<int64_t>(boundary.size()) - 1; j >= 0; --j) {
-    const int64_t cell = cell_of(boundary[j]);
+    const int64_t cell = view.Cell(boundary[j]);
     ++inside[cell];
     first[cell] = boundary[j];
   }
   for (int64_t cell = 0; cell < cells; ++cell) below[cell + 1] = below[cell] + inside[cell];
+}
+
+template <typename T, typename Code>
+void AssignScalar(const T* values, int64_t count, const std::vector<double>& sorted_centroids,
+                  const ParallelFor& parallel_for, Code* codes) {
+  const ScalarCodeTable table(sorted_centroids);
+  const ScalarCodeView view = table.View();
   parallel_for(count, 8, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const double x = static_cast<double>(values[i]);
-      const int64_t cell = cell_of(x);
-      int32_t code = below[cell] + (x > first[cell]);
-      for (int32_t j = below[cell] + 1; j < below[cell + 1]; ++j) code += x > boundary[j];
-      codes[i] = static_cast<Code>(code);
+      codes[i] = static_cast<Code>(view.Code(static_cast<double>(values[i])));
     }
   });
 }
 
+template Atoms DistinctValues<float>(const float*, int64_t);
+template Atoms DistinctValues<double>(const double*, int64_t);
 template std::vector<double> FitScalar<float>(const float*, int64_t, const KMeansOptions&,
                                               const ParallelFor&);
 template std::vector<double> FitScalar<double>(const double*, int64_t, const KMeansOptions&,

@@ -16,16 +16,6 @@ constexpr int64_t kPointsPerChunk = 4096;
 constexpr int64_t kMaxChunks = 16;
 constexpr int64_t kPartialSumBudget = int64_t{1} << 24;
 
-template <typename T>
-double SquaredDistance(const T* point, const double* centroid, int64_t dim) {
-  double total = 0;
-  for (int64_t d = 0; d < dim; ++d) {
-    const double diff = static_cast<double>(point[d]) - centroid[d];
-    total += diff * diff;
-  }
-  return total;
-}
-
 // k-means++ (Arthur & Vassilvitskii 2007): each next centroid is a point drawn with probability
 // proportional to its squared distance to the nearest centroid so far. Stops early when every
 // point coincides with a centroid (fewer distinct points than clusters).
@@ -84,13 +74,9 @@ void AssignVectors(const T* points, int64_t count, int64_t dim,
   const int64_t k = centroids.size() / dim;
   parallel_for(count, 3 * dim * k, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      int64_t best = 0;
-      double best_distance = std::numeric_limits<double>::infinity();
-      for (int64_t j = 0; j < k; ++j) {
-        const double d = SquaredDistance(points + i * dim, centroids.data() + j * dim, dim);
-        if (d < best_distance) best_distance = d, best = j;
-      }
-      codes[i] = static_cast<Code>(best);
+      double best_distance;
+      codes[i] = static_cast<Code>(
+          NearestCentroid(points + i * dim, centroids.data(), k, dim, &best_distance));
       if (distances != nullptr) distances[i] = best_distance;
     }
   });

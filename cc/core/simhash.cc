@@ -9,6 +9,7 @@
 
 #include "Eigen/Core"
 #include "cc/core/counter_rng.h"
+#include "cc/core/simhash_math.h"
 
 namespace matcomp {
 namespace {
@@ -95,11 +96,7 @@ bool SignsOfTile(T* p, int64_t num_bits, int64_t width, int64_t c0, int64_t pack
       numerators[c] += std::abs(static_cast<Accumulator>(row[c]));
     }
     for (int64_t byte = 0; byte * 8 < width; ++byte) {
-      uint8_t bits = 0;
-      for (int64_t bit = 0; bit < 8 && byte * 8 + bit < width; ++bit) {
-        bits |= static_cast<uint8_t>(row[byte * 8 + bit] >= T(0)) << bit;
-      }
-      bytes[byte] = bits;
+      bytes[byte] = PackSigns(row + byte * 8, width - byte * 8);
     }
     for (int64_t c = 0; c < width; ++c) row[c] = row[c] >= T(0) ? T(1) : T(-1);
   }
@@ -122,10 +119,10 @@ void ColumnDots(const T* x, const T* y, int64_t rows, int64_t width, int64_t str
 template <typename T>
 void CompressEmptyRows(int64_t cols, int64_t num_bits, uint8_t* signs, T* scales) {
   const int64_t packed = PackedWidth(cols);
-  const int tail_bits = static_cast<int>(cols % 8);
   for (int64_t b = 0; b < num_bits; ++b) {
-    std::fill(signs + b * packed, signs + (b + 1) * packed, uint8_t{0xFF});
-    if (tail_bits) signs[(b + 1) * packed - 1] = static_cast<uint8_t>((1 << tail_bits) - 1);
+    for (int64_t byte = 0; byte < packed; ++byte) {
+      signs[b * packed + byte] = AllPositiveByte(byte, cols);
+    }
   }
   std::fill(scales, scales + cols, T(0));
 }
@@ -193,7 +190,7 @@ bool SimhashCompress(const T* a, int64_t rows, int64_t cols, int64_t num_bits, u
   FillProjection(seed, rows, k, parallel_for, projection.get());
   const T* r = projection.get();
 
-  const bool through_gram = k * (rows + cols) < 2 * rows * cols;
+  const bool through_gram = SimhashThroughGram(rows, cols, k);
   std::unique_ptr<T[]> gram;
   Accumulator trace = 0;
   if (through_gram) {
@@ -240,13 +237,8 @@ bool SimhashCompress(const T* a, int64_t rows, int64_t cols, int64_t num_bits, u
         ColumnDots(a + c0, a + c0, rows, width, cols, column_norms.data());
       }
       for (int64_t c = 0; c < width; ++c) {
-        Accumulator d = 0;
-        if (squared_norms[c] > 0) {
-          d = scale == SimhashScale::kLeastSquares
-                  ? numerators[c] / squared_norms[c]
-                  : std::sqrt(column_norms[c]) / std::sqrt(squared_norms[c]);
-        }
-        scales[c0 + c] = static_cast<T>(d);
+        scales[c0 + c] = static_cast<T>(
+            SimhashColumnScale(scale, numerators[c], squared_norms[c], column_norms[c]));
         // |a_j| or the numerator can overflow even when Rᵀ a is finite: never return Inf.
         if (!std::isfinite(scales[c0 + c])) finite.store(false, std::memory_order_relaxed);
       }
@@ -274,8 +266,7 @@ void SimhashDecompress(const uint8_t* signs, const T* scales, int64_t rows, int6
         const uint8_t* bytes = signs + b * packed + c0 / 8;
         T* row = scaled_signs.data() + b * width;
         for (int64_t c = 0; c < width; ++c) {
-          const bool positive = (bytes[c / 8] >> (c % 8)) & 1;
-          row[c] = positive ? scales[c0 + c] : -scales[c0 + c];
+          row[c] = SignIsPositive(bytes, c) ? scales[c0 + c] : -scales[c0 + c];
         }
       }
       View(out + c0, rows, width, cols).noalias() =

@@ -25,22 +25,18 @@
 #include <cstdint>
 #include <string>
 
+#include "cc/core/constants.h"
+#include "cc/core/host_device.h"
 #include "cc/core/parallel.h"
 
 namespace matcomp {
 
 enum class SimhashScale { kLeastSquares, kNorm };
 
-// Largest buffer (R [m, k], the output, or the packed signs) the ops accept, in elements: rejects
-// absurd sizes before anything is allocated.
-constexpr int64_t kMaxSimhashBufferElements = int64_t{1} << 31;
-// Every column tile (at most kMaxSimhashTileWidth columns) works on num_bits × tile-width scratch
-// values per running thread; this bounds it (256 MiB of float32) so huge num_bits on few columns
-// are rejected up front instead of exhausting memory.
-constexpr int64_t kMaxSimhashTileWidth = 256;
-constexpr int64_t kMaxSimhashTileScratch = int64_t{1} << 26;
+// The size limits (kMaxSimhashBufferElements, kMaxSimhashTileWidth, kMaxSimhashTileScratch)
+// are in cc/core/constants.h.
 
-inline int64_t PackedWidth(int64_t num_columns) { return (num_columns + 7) / 8; }
+MATCOMP_HOST_DEVICE inline int64_t PackedWidth(int64_t num_columns) { return (num_columns + 7) / 8; }
 
 // Empty when (rows, cols, num_bits) are valid sizes for compression/decompression, else why
 // not, naming the argument: `num_bits` (>= 1, < 2^31), rows (`rows_name`: the rows of `a` or

@@ -9,11 +9,15 @@
 namespace tf_matcomp {
 namespace functor {
 
-// True when every value of `a` is finite and of magnitude <= matcomp::kMaxKMeansMagnitude.
+// The functors return a non-OK status only for device failures (a kernel launch or a copy on
+// the GPU); the kernel has validated every input before.
+
+// Sets *in_range to whether every value of `a` is finite and of magnitude
+// <= matcomp::kMaxKMeansMagnitude.
 template <typename Device, typename T>
 struct KMeansInRange {
-  bool operator()(tensorflow::OpKernelContext* context,
-                  typename tensorflow::TTypes<T>::ConstFlat a);
+  absl::Status operator()(tensorflow::OpKernelContext* context,
+                          typename tensorflow::TTypes<T>::ConstFlat a, bool* in_range);
 };
 
 // Clusters the rows of `points` ([count, block_size], finite; options already validated) into
@@ -21,11 +25,11 @@ struct KMeansInRange {
 // empty `codes`, and a non-empty `codebook`.
 template <typename Device, typename T, typename Code>
 struct KMeansQuantize {
-  void operator()(tensorflow::OpKernelContext* context,
-                  typename tensorflow::TTypes<T>::ConstMatrix points,
-                  const matcomp::KMeansOptions& options,
-                  typename tensorflow::TTypes<T>::Matrix codebook,
-                  typename tensorflow::TTypes<Code>::Flat codes);
+  absl::Status operator()(tensorflow::OpKernelContext* context,
+                          typename tensorflow::TTypes<T>::ConstMatrix points,
+                          const matcomp::KMeansOptions& options,
+                          typename tensorflow::TTypes<T>::Matrix codebook,
+                          typename tensorflow::TTypes<Code>::Flat codes);
 };
 
 }  // namespace functor

@@ -1,9 +1,8 @@
 // Matcomp>KMeansQuantize: registration, shape function, kernel and CPU functor. The math lives
 // in cc/core/kmeans.h; this file validates, allocates and calls it.
-#include "cc/kernels/kmeans.h"
-
 #include <string>
 
+#include "cc/kernels/kmeans.h"
 #include "cc/kernels/shape_checks.h"
 #include "cc/kernels/tf_parallel.h"
 #include "tensorflow/core/framework/op.h"
@@ -25,8 +24,7 @@ using ::tensorflow::shape_inference::ShapeHandle;
 using CPUDevice = Eigen::ThreadPoolDevice;
 
 constexpr char kOp[] = "KMeansQuantize";
-// uint8 codes address at most this many clusters.
-constexpr int64_t kMaxUint8Clusters = 256;
+using matcomp::kMaxUint8Clusters;
 
 namespace {
 
@@ -108,19 +106,23 @@ namespace functor {
 
 template <typename T>
 struct KMeansInRange<CPUDevice, T> {
-  bool operator()(OpKernelContext* context, typename tensorflow::TTypes<T>::ConstFlat a) {
-    return matcomp::AllInKMeansRange(a.data(), a.size(), TfParallelFor(context));
+  absl::Status operator()(OpKernelContext* context, typename tensorflow::TTypes<T>::ConstFlat a,
+                          bool* in_range) {
+    *in_range = matcomp::AllInKMeansRange(a.data(), a.size(), TfParallelFor(context));
+    return absl::OkStatus();
   }
 };
 
 template <typename T, typename Code>
 struct KMeansQuantize<CPUDevice, T, Code> {
-  void operator()(OpKernelContext* context, typename tensorflow::TTypes<T>::ConstMatrix points,
-                  const matcomp::KMeansOptions& options,
-                  typename tensorflow::TTypes<T>::Matrix codebook,
-                  typename tensorflow::TTypes<Code>::Flat codes) {
+  absl::Status operator()(OpKernelContext* context,
+                          typename tensorflow::TTypes<T>::ConstMatrix points,
+                          const matcomp::KMeansOptions& options,
+                          typename tensorflow::TTypes<T>::Matrix codebook,
+                          typename tensorflow::TTypes<Code>::Flat codes) {
     matcomp::KMeansQuantize(points.data(), points.dimension(0), points.dimension(1), options,
                             TfParallelFor(context), codebook.data(), codes.data());
+    return absl::OkStatus();
   }
 };
 
@@ -136,27 +138,30 @@ class KMeansQuantizeOp : public OpKernel {
   void Compute(OpKernelContext* context) override {
     const Tensor& a = context->input(0);
     OP_REQUIRES(context, TensorShapeUtils::IsMatrix(a.shape()),
-                absl::InvalidArgumentError(absl::StrCat(
-                    kOp, ": `a` must have rank 2, got shape ", a.shape().DebugString())));
+                absl::InvalidArgumentError(absl::StrCat(kOp, ": `a` must have rank 2, got shape ",
+                                                        a.shape().DebugString())));
     const int64_t rows = a.dim_size(0), columns = a.dim_size(1);
     OP_REQUIRES_OK(context, ColumnsDivisible(columns, block_size_));
-    const bool in_range = functor::KMeansInRange<Device, T>()(context, a.flat<T>());
+    bool in_range = true;
+    OP_REQUIRES_OK(context, functor::KMeansInRange<Device, T>()(context, a.flat<T>(), &in_range));
     OP_REQUIRES(context, in_range,
                 absl::InvalidArgumentError(absl::StrCat(
-                    kOp, ": `a` must contain only finite values of magnitude <= 1e150 (k-means "
+                    kOp,
+                    ": `a` must contain only finite values of magnitude <= 1e150 (k-means "
                     "is undefined for NaN and infinities and its distances overflow beyond)")));
 
     Tensor* codebook = nullptr;
     Tensor* codes = nullptr;
     OP_REQUIRES_OK(context, context->allocate_output(
                                 0, TensorShape({options_.num_clusters, block_size_}), &codebook));
-    OP_REQUIRES_OK(context, context->allocate_output(
-                                1, TensorShape({rows, columns / block_size_}), &codes));
+    OP_REQUIRES_OK(context,
+                   context->allocate_output(1, TensorShape({rows, columns / block_size_}), &codes));
     // Row-major [m, n] is already [m·n/block_size, block_size]: the core reads `a` in place.
     const typename tensorflow::TTypes<T>::ConstMatrix points(
         a.flat<T>().data(), rows * (columns / block_size_), block_size_);
-    functor::KMeansQuantize<Device, T, Code>()(context, points, options_,
-                                               codebook->matrix<T>(), codes->flat<Code>());
+    OP_REQUIRES_OK(context,
+                   functor::KMeansQuantize<Device, T, Code>()(
+                       context, points, options_, codebook->matrix<T>(), codes->flat<Code>()));
   }
 
  private:
@@ -164,16 +169,22 @@ class KMeansQuantizeOp : public OpKernel {
   int64_t block_size_ = 1;
 };
 
-#define REGISTER_CPU(T, Code)                                           \
-  REGISTER_KERNEL_BUILDER(Name("Matcomp>KMeansQuantize")                \
-                              .Device(tensorflow::DEVICE_CPU)           \
-                              .TypeConstraint<T>("T")                   \
-                              .TypeConstraint<Code>("code_dtype"),      \
-                          KMeansQuantizeOp<CPUDevice, T, Code>);
-REGISTER_CPU(float, tensorflow::uint8);
-REGISTER_CPU(float, tensorflow::int32);
-REGISTER_CPU(double, tensorflow::uint8);
-REGISTER_CPU(double, tensorflow::int32);
-#undef REGISTER_CPU
+#define REGISTER(kind, Dev, T, Code)                               \
+  REGISTER_KERNEL_BUILDER(Name("Matcomp>KMeansQuantize")           \
+                              .Device(kind)                        \
+                              .TypeConstraint<T>("T")              \
+                              .TypeConstraint<Code>("code_dtype"), \
+                          KMeansQuantizeOp<Dev, T, Code>);
+#define REGISTER_ALL_TYPES(kind, Dev)             \
+  REGISTER(kind, Dev, float, tensorflow::uint8);  \
+  REGISTER(kind, Dev, float, tensorflow::int32);  \
+  REGISTER(kind, Dev, double, tensorflow::uint8); \
+  REGISTER(kind, Dev, double, tensorflow::int32);
+REGISTER_ALL_TYPES(tensorflow::DEVICE_CPU, CPUDevice)
+#if GOOGLE_CUDA
+REGISTER_ALL_TYPES(tensorflow::DEVICE_GPU, Eigen::GpuDevice)
+#endif  // GOOGLE_CUDA
+#undef REGISTER_ALL_TYPES
+#undef REGISTER
 
 }  // namespace tf_matcomp

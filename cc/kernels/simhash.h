@@ -11,31 +11,34 @@
 namespace tf_matcomp {
 namespace functor {
 
+// The functors return a non-OK status only for device failures (a BLAS call or a kernel
+// launch on the GPU); the kernels have validated every input before.
+
 // Writes `signs` [num_bits, ceil(n/8)] and `scales` [n] for `a` [m, n] (sizes validated).
-// Returns false when Rᵀ a is not finite (a holds NaN or ±Inf).
+// Sets *finite to false when Rᵀ a or a scale is not finite (a holds NaN or ±Inf).
 template <typename Device, typename T>
 struct SimhashCompress {
-  bool operator()(tensorflow::OpKernelContext* context,
-                  typename tensorflow::TTypes<T>::ConstMatrix a, uint64_t seed,
-                  matcomp::SimhashScale scale,
-                  typename tensorflow::TTypes<tensorflow::uint8>::Matrix signs,
-                  typename tensorflow::TTypes<T>::Vec scales);
+  absl::Status operator()(tensorflow::OpKernelContext* context,
+                          typename tensorflow::TTypes<T>::ConstMatrix a, uint64_t seed,
+                          matcomp::SimhashScale scale,
+                          typename tensorflow::TTypes<tensorflow::uint8>::Matrix signs,
+                          typename tensorflow::TTypes<T>::Vec scales, bool* finite);
 };
 
 // Writes `out` [num_rows, n] = R · S · diag(scales) (sizes validated).
 template <typename Device, typename T>
 struct SimhashDecompress {
-  void operator()(tensorflow::OpKernelContext* context,
-                  typename tensorflow::TTypes<tensorflow::uint8>::ConstMatrix signs,
-                  typename tensorflow::TTypes<T>::ConstVec scales, uint64_t seed,
-                  typename tensorflow::TTypes<T>::Matrix out);
+  absl::Status operator()(tensorflow::OpKernelContext* context,
+                          typename tensorflow::TTypes<tensorflow::uint8>::ConstMatrix signs,
+                          typename tensorflow::TTypes<T>::ConstVec scales, uint64_t seed,
+                          typename tensorflow::TTypes<T>::Matrix out);
 };
 
 // Writes R [num_rows, num_bits] for `seed` into `projection` (sizes validated).
 template <typename Device, typename T>
 struct SimhashProjection {
-  void operator()(tensorflow::OpKernelContext* context, uint64_t seed,
-                  typename tensorflow::TTypes<T>::Matrix projection);
+  absl::Status operator()(tensorflow::OpKernelContext* context, uint64_t seed,
+                          typename tensorflow::TTypes<T>::Matrix projection);
 };
 
 }  // namespace functor

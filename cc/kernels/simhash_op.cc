@@ -1,11 +1,10 @@
-// Matcomp>SimhashCompress, Matcomp>SimhashDecompress and Matcomp>SimhashProjection: registrations, shape functions, kernels
-// and CPU functors. The math lives in cc/core/simhash.h; this file validates, allocates and calls
-// it.
-#include "cc/kernels/simhash.h"
-
+// Matcomp>SimhashCompress, Matcomp>SimhashDecompress and Matcomp>SimhashProjection: registrations,
+// shape functions, kernels and CPU functors. The math lives in cc/core/simhash.h; this file
+// validates, allocates and calls it.
 #include <string>
 
 #include "cc/kernels/shape_checks.h"
+#include "cc/kernels/simhash.h"
 #include "cc/kernels/tf_parallel.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
@@ -117,9 +116,9 @@ REGISTER_OP("Matcomp>SimhashCompress")
       TF_RETURN_IF_ERROR(RequireRank(c, 0, 2, kCompressOp, "a", &a));
       const DimensionHandle rows = c->Dim(a, 0), columns = c->Dim(a, 1);
       if (c->ValueKnown(rows) && c->ValueKnown(columns)) {
-        TF_RETURN_IF_ERROR(SizeError(
-            kCompressOp, matcomp::ValidateSimhashSizes(c->Value(rows), c->Value(columns),
-                                                       num_bits, "the rows of `a`")));
+        TF_RETURN_IF_ERROR(
+            SizeError(kCompressOp, matcomp::ValidateSimhashSizes(c->Value(rows), c->Value(columns),
+                                                                 num_bits, "the rows of `a`")));
       }
       const DimensionHandle packed = c->ValueKnown(columns)
                                          ? c->MakeDim(matcomp::PackedWidth(c->Value(columns)))
@@ -155,11 +154,10 @@ REGISTER_OP("Matcomp>SimhashDecompress")
       const DimensionHandle bits = c->Dim(signs, 0), packed = c->Dim(signs, 1),
                             columns = c->Dim(scales, 0);
       if (c->ValueKnown(bits) && c->ValueKnown(packed) && c->ValueKnown(columns)) {
+        TF_RETURN_IF_ERROR(SignsMatchScales(c->Value(bits), c->Value(packed), c->Value(columns)));
         TF_RETURN_IF_ERROR(
-            SignsMatchScales(c->Value(bits), c->Value(packed), c->Value(columns)));
-        TF_RETURN_IF_ERROR(SizeError(
-            kDecompressOp, matcomp::ValidateSimhashSizes(num_rows, c->Value(columns),
-                                                         c->Value(bits), "`num_rows`")));
+            SizeError(kDecompressOp, matcomp::ValidateSimhashSizes(num_rows, c->Value(columns),
+                                                                   c->Value(bits), "`num_rows`")));
       }
       c->set_output(0, c->Matrix(num_rows, columns));
       return absl::OkStatus();
@@ -194,33 +192,36 @@ namespace functor {
 
 template <typename T>
 struct SimhashCompress<CPUDevice, T> {
-  bool operator()(OpKernelContext* context, typename tensorflow::TTypes<T>::ConstMatrix a,
-                  uint64_t seed, matcomp::SimhashScale scale,
-                  typename tensorflow::TTypes<tensorflow::uint8>::Matrix signs,
-                  typename tensorflow::TTypes<T>::Vec scales) {
-    return matcomp::SimhashCompress(a.data(), a.dimension(0), a.dimension(1), signs.dimension(0),
-                                    seed, scale, TfParallelFor(context), signs.data(),
-                                    scales.data());
+  absl::Status operator()(OpKernelContext* context, typename tensorflow::TTypes<T>::ConstMatrix a,
+                          uint64_t seed, matcomp::SimhashScale scale,
+                          typename tensorflow::TTypes<tensorflow::uint8>::Matrix signs,
+                          typename tensorflow::TTypes<T>::Vec scales, bool* finite) {
+    *finite =
+        matcomp::SimhashCompress(a.data(), a.dimension(0), a.dimension(1), signs.dimension(0), seed,
+                                 scale, TfParallelFor(context), signs.data(), scales.data());
+    return absl::OkStatus();
   }
 };
 
 template <typename T>
 struct SimhashDecompress<CPUDevice, T> {
-  void operator()(OpKernelContext* context,
-                  typename tensorflow::TTypes<tensorflow::uint8>::ConstMatrix signs,
-                  typename tensorflow::TTypes<T>::ConstVec scales, uint64_t seed,
-                  typename tensorflow::TTypes<T>::Matrix out) {
+  absl::Status operator()(OpKernelContext* context,
+                          typename tensorflow::TTypes<tensorflow::uint8>::ConstMatrix signs,
+                          typename tensorflow::TTypes<T>::ConstVec scales, uint64_t seed,
+                          typename tensorflow::TTypes<T>::Matrix out) {
     matcomp::SimhashDecompress(signs.data(), scales.data(), out.dimension(0), out.dimension(1),
                                signs.dimension(0), seed, TfParallelFor(context), out.data());
+    return absl::OkStatus();
   }
 };
 
 template <typename T>
 struct SimhashProjection<CPUDevice, T> {
-  void operator()(OpKernelContext* context, uint64_t seed,
-                  typename tensorflow::TTypes<T>::Matrix projection) {
+  absl::Status operator()(OpKernelContext* context, uint64_t seed,
+                          typename tensorflow::TTypes<T>::Matrix projection) {
     matcomp::FillProjection(seed, projection.dimension(0), projection.dimension(1),
                             TfParallelFor(context), projection.data());
+    return absl::OkStatus();
   }
 };
 
@@ -239,22 +240,24 @@ class SimhashCompressOp : public OpKernel {
                 absl::InvalidArgumentError(absl::StrCat(
                     kCompressOp, ": `a` must have rank 2, got shape ", a.shape().DebugString())));
     const int64_t rows = a.dim_size(0), columns = a.dim_size(1);
-    OP_REQUIRES_OK(context, SizeError(kCompressOp, matcomp::ValidateSimhashSizes(
-                                                       rows, columns, num_bits_,
-                                                       "the rows of `a`")));
+    OP_REQUIRES_OK(context,
+                   SizeError(kCompressOp, matcomp::ValidateSimhashSizes(rows, columns, num_bits_,
+                                                                        "the rows of `a`")));
     Tensor* signs = nullptr;
     Tensor* scales = nullptr;
     OP_REQUIRES_OK(context,
                    context->allocate_output(
                        0, TensorShape({num_bits_, matcomp::PackedWidth(columns)}), &signs));
     OP_REQUIRES_OK(context, context->allocate_output(1, TensorShape({columns}), &scales));
-    const bool finite = functor::SimhashCompress<Device, T>()(
-        context, a.matrix<T>(), seed_, scale_, signs->matrix<tensorflow::uint8>(),
-        scales->vec<T>());
+    bool finite = true;
+    OP_REQUIRES_OK(context, functor::SimhashCompress<Device, T>()(
+                                context, a.matrix<T>(), seed_, scale_,
+                                signs->matrix<tensorflow::uint8>(), scales->vec<T>(), &finite));
     OP_REQUIRES(context, finite,
-                absl::InvalidArgumentError(absl::StrCat(
-                    kCompressOp, ": `a` must contain only finite values (got NaN or infinity in "
-                    "`a`, or Rᵀa overflows)")));
+                absl::InvalidArgumentError(
+                    absl::StrCat(kCompressOp,
+                                 ": `a` must contain only finite values (got NaN or infinity in "
+                                 "`a`, or Rᵀa overflows)")));
   }
 
  private:
@@ -273,24 +276,24 @@ class SimhashDecompressOp : public OpKernel {
   void Compute(OpKernelContext* context) override {
     const Tensor& signs = context->input(0);
     const Tensor& scales = context->input(1);
-    OP_REQUIRES(context, TensorShapeUtils::IsMatrix(signs.shape()),
-                absl::InvalidArgumentError(
-                    absl::StrCat(kDecompressOp, ": `signs` must have rank 2, got shape ",
-                                 signs.shape().DebugString())));
+    OP_REQUIRES(
+        context, TensorShapeUtils::IsMatrix(signs.shape()),
+        absl::InvalidArgumentError(absl::StrCat(
+            kDecompressOp, ": `signs` must have rank 2, got shape ", signs.shape().DebugString())));
     OP_REQUIRES(context, TensorShapeUtils::IsVector(scales.shape()),
-                absl::InvalidArgumentError(
-                    absl::StrCat(kDecompressOp, ": `scales` must have rank 1, got shape ",
-                                 scales.shape().DebugString())));
+                absl::InvalidArgumentError(absl::StrCat(kDecompressOp,
+                                                        ": `scales` must have rank 1, got shape ",
+                                                        scales.shape().DebugString())));
     const int64_t num_bits = signs.dim_size(0), columns = scales.dim_size(0);
     OP_REQUIRES_OK(context, SignsMatchScales(num_bits, signs.dim_size(1), columns));
-    OP_REQUIRES_OK(context, SizeError(kDecompressOp, matcomp::ValidateSimhashSizes(
-                                                         num_rows_, columns, num_bits,
-                                                         "`num_rows`")));
-    Tensor* out = nullptr;
     OP_REQUIRES_OK(context,
-                   context->allocate_output(0, TensorShape({num_rows_, columns}), &out));
-    functor::SimhashDecompress<Device, T>()(context, signs.matrix<tensorflow::uint8>(),
-                                            scales.vec<T>(), seed_, out->matrix<T>());
+                   SizeError(kDecompressOp, matcomp::ValidateSimhashSizes(num_rows_, columns,
+                                                                          num_bits, "`num_rows`")));
+    Tensor* out = nullptr;
+    OP_REQUIRES_OK(context, context->allocate_output(0, TensorShape({num_rows_, columns}), &out));
+    OP_REQUIRES_OK(
+        context, functor::SimhashDecompress<Device, T>()(context, signs.matrix<tensorflow::uint8>(),
+                                                         scales.vec<T>(), seed_, out->matrix<T>()));
   }
 
  private:
@@ -307,9 +310,10 @@ class SimhashProjectionOp : public OpKernel {
 
   void Compute(OpKernelContext* context) override {
     Tensor* projection = nullptr;
-    OP_REQUIRES_OK(context, context->allocate_output(0, TensorShape({num_rows_, num_bits_}),
-                                                     &projection));
-    functor::SimhashProjection<Device, T>()(context, seed_, projection->matrix<T>());
+    OP_REQUIRES_OK(context,
+                   context->allocate_output(0, TensorShape({num_rows_, num_bits_}), &projection));
+    OP_REQUIRES_OK(
+        context, functor::SimhashProjection<Device, T>()(context, seed_, projection->matrix<T>()));
   }
 
  private:
@@ -318,20 +322,19 @@ class SimhashProjectionOp : public OpKernel {
   uint64_t seed_ = 0;
 };
 
-#define REGISTER_CPU(T)                                                                      \
-  REGISTER_KERNEL_BUILDER(                                                                   \
-      Name("Matcomp>SimhashCompress").Device(tensorflow::DEVICE_CPU).TypeConstraint<T>("T"), \
-      SimhashCompressOp<CPUDevice, T>);                                                      \
-  REGISTER_KERNEL_BUILDER(Name("Matcomp>SimhashDecompress")                                  \
-                              .Device(tensorflow::DEVICE_CPU)                                \
-                              .TypeConstraint<T>("T"),                                       \
-                          SimhashDecompressOp<CPUDevice, T>);                        \
-  REGISTER_KERNEL_BUILDER(Name("Matcomp>SimhashProjection")                                  \
-                              .Device(tensorflow::DEVICE_CPU)                                \
-                              .TypeConstraint<T>("T"),                                       \
-                          SimhashProjectionOp<CPUDevice, T>);
-REGISTER_CPU(float);
-REGISTER_CPU(double);
-#undef REGISTER_CPU
+#define REGISTER(kind, Dev, T)                                                                   \
+  REGISTER_KERNEL_BUILDER(Name("Matcomp>SimhashCompress").Device(kind).TypeConstraint<T>("T"),   \
+                          SimhashCompressOp<Dev, T>);                                            \
+  REGISTER_KERNEL_BUILDER(Name("Matcomp>SimhashDecompress").Device(kind).TypeConstraint<T>("T"), \
+                          SimhashDecompressOp<Dev, T>);                                          \
+  REGISTER_KERNEL_BUILDER(Name("Matcomp>SimhashProjection").Device(kind).TypeConstraint<T>("T"), \
+                          SimhashProjectionOp<Dev, T>);
+REGISTER(tensorflow::DEVICE_CPU, CPUDevice, float);
+REGISTER(tensorflow::DEVICE_CPU, CPUDevice, double);
+#if GOOGLE_CUDA
+REGISTER(tensorflow::DEVICE_GPU, Eigen::GpuDevice, float);
+REGISTER(tensorflow::DEVICE_GPU, Eigen::GpuDevice, double);
+#endif  // GOOGLE_CUDA
+#undef REGISTER
 
 }  // namespace tf_matcomp

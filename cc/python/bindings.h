@@ -7,8 +7,11 @@
 namespace matcomp {
 namespace python {
 
-void BindKMeans(pybind11::module_& module);
-void BindSimhash(pybind11::module_& module);
+namespace py = pybind11;
+
+void BindConstants(py::module_& module);
+void BindKMeans(py::module_& module);
+void BindSimhash(py::module_& module);
 
 }  // namespace python
 }  // namespace matcomp

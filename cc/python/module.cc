@@ -8,6 +8,7 @@ PYBIND11_MODULE(_core, module) {
       "The C++ core of tf_matcomp for NumPy arrays (the math behind the TF kernels).\n\n"
       "Functions release the GIL while they compute and take `num_threads` (0: one per "
       "hardware thread); results do not depend on it.";
+  matcomp::python::BindConstants(module);
   matcomp::python::BindKMeans(module);
   matcomp::python::BindSimhash(module);
 }

@@ -2,6 +2,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "cc/core/simhash.h"
@@ -27,7 +29,7 @@ SimhashScale ParseScale(const std::string& scale) {
 template <typename T>
 py::tuple Compress(const py::array& a, int64_t num_bits, uint64_t seed, SimhashScale scale,
                    int num_threads) {
-  auto values = AsContiguous<T>(a);
+  auto values = AsContiguous<T>(a, "a");
   const int64_t rows = values.shape(0), cols = values.shape(1);
   py::array_t<uint8_t> signs({num_bits, PackedWidth(cols)});
   py::array_t<T> scales(cols);
@@ -37,16 +39,21 @@ py::tuple Compress(const py::array& a, int64_t num_bits, uint64_t seed, SimhashS
   T* scales_data = scales.mutable_data();
   bool finite;
   {
-    py::gil_scoped_release release;
+    NativeSection section;
     finite = SimhashCompress<T>(input, rows, cols, num_bits, seed, scale,
                                 ThreadRunner(num_threads), signs_data, scales_data);
   }
+  // `a` is read in place without the GIL: a value another thread changed mid-call may still
+  // reach the scales; a non-finite scale is never returned.
+  finite = finite && std::all_of(scales_data, scales_data + cols,
+                                 [](T value) { return std::isfinite(value); });
   if (!finite) throw py::value_error("`a` must contain only finite values (no NaN or Inf)");
   return py::make_tuple(signs, scales);
 }
 
 py::tuple CompressArray(const py::array& a, int64_t num_bits, int64_t signed_seed,
-                        const std::string& scale, int num_threads) {
+                        const std::string& scale, int64_t requested_threads) {
+  const int num_threads = CheckedThreads(requested_threads);
   const uint64_t seed = CheckedSeed(signed_seed);
   RequireNdim(a, 2, "a");
   RequireValidSizes(a.shape(0), a.shape(1), num_bits, "a");
@@ -59,15 +66,15 @@ py::tuple CompressArray(const py::array& a, int64_t num_bits, int64_t signed_see
 template <typename T>
 py::array Decompress(const py::array& signs, const py::array& scales, int64_t num_rows,
                      uint64_t seed, int num_threads) {
-  auto packed = AsContiguous<uint8_t>(signs);
-  auto column_scales = AsContiguous<T>(scales);
+  auto packed = AsContiguous<uint8_t>(signs, "signs");
+  auto column_scales = AsContiguous<T>(scales, "scales");
   const int64_t num_bits = packed.shape(0), cols = column_scales.shape(0);
   py::array_t<T> out({num_rows, cols});
   const uint8_t* signs_data = packed.data();
   const T* scales_data = column_scales.data();
   T* out_data = out.mutable_data();
   {
-    py::gil_scoped_release release;
+    NativeSection section;
     SimhashDecompress<T>(signs_data, scales_data, num_rows, cols, num_bits, seed,
                          ThreadRunner(num_threads), out_data);
   }
@@ -75,7 +82,8 @@ py::array Decompress(const py::array& signs, const py::array& scales, int64_t nu
 }
 
 py::array DecompressArrays(const py::array& signs, const py::array& scales, int64_t num_rows,
-                           int64_t signed_seed, int num_threads) {
+                           int64_t signed_seed, int64_t requested_threads) {
+  const int num_threads = CheckedThreads(requested_threads);
   const uint64_t seed = CheckedSeed(signed_seed);
   RequireNdim(signs, 2, "signs");
   RequireNdim(scales, 1, "scales");
@@ -94,7 +102,8 @@ py::array DecompressArrays(const py::array& signs, const py::array& scales, int6
 }
 
 py::array Projection(int64_t num_rows, int64_t num_bits, int64_t signed_seed,
-                     const py::object& dtype, int num_threads) {
+                     const py::object& dtype, int64_t requested_threads) {
+  const int num_threads = CheckedThreads(requested_threads);
   const uint64_t seed = CheckedSeed(signed_seed);
   RequireValidSizes(num_rows, 1, num_bits, "num_rows");
   const py::dtype wanted = py::dtype::from_args(dtype);
@@ -103,7 +112,7 @@ py::array Projection(int64_t num_rows, int64_t num_bits, int64_t signed_seed,
     py::array_t<T> projection({num_rows, num_bits});
     T* data = projection.mutable_data();
     {
-      py::gil_scoped_release release;
+      NativeSection section;
       FillProjection<T>(seed, num_rows, num_bits, ThreadRunner(num_threads), data);
     }
     return projection;
