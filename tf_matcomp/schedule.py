@@ -15,6 +15,11 @@ is at step 9, then 19, 29, ...). A firing sets L = g and c = c + 1, and
 computed in float64 from the count, so the staircase is exact (1, 0.99, 0.98, ... and exactly 0
 after ceil(1 / alpha_decrement_value) firings) instead of drifting by float32 rounding. The first
 firing (L < 0) also computes the compressed factors from the current weight.
+
+A firing whose factors are not finite (see `tf_matcomp.compression_op.updates`) is skipped, not
+fired: L, c and alpha stay, so alpha never steps toward a zero (never computed) or non-finite Â,
+and since L is unchanged the rule calls for the update again at the next step (within [begin,
+end]); the first firing that is applied computes the factors then.
 """
 
 import dataclasses

@@ -1,4 +1,5 @@
-"""tf.summary scalars of a compression op: alpha, last update step, norms, reconstruction error.
+"""tf.summary scalars of a compression op: alpha, last update step, skipped updates, norms,
+reconstruction error.
 
 In a TF1-style graph the scalars are `tf.compat.v1.summary.scalar` ops (collected in
 GraphKeys.SUMMARIES, merged by `tf.compat.v1.summary.merge_all()`); eagerly and inside
@@ -19,6 +20,7 @@ def compression_scalars(op) -> Dict[str, tf.Tensor]:
     scalars = {
         f"{prefix}/alpha": tf.convert_to_tensor(op.alpha),
         f"{prefix}/last_alpha_update_step": tf.convert_to_tensor(op.last_alpha_update_step),
+        f"{prefix}/skipped_update_count": tf.convert_to_tensor(op.skipped_update_count),
         f"{prefix}/a_matrix_norm": tf.norm(
             tf.cast(tf.convert_to_tensor(op.a_matrix_tfvar), tf.float32)
         ),

@@ -1,8 +1,10 @@
 """`CompressionOp`: one weight's compression — its state, its blended weight, its updates."""
 
+import contextlib
 import math
 import re
-from typing import List, Optional
+import warnings
+from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -12,7 +14,7 @@ from tf_matcomp import summaries
 from tf_matcomp.compression_op import spec as spec_lib
 from tf_matcomp.compression_op import updates as updates_lib
 from tf_matcomp.compression_op.blend import BlendedWeight
-from tf_matcomp.compression_op.state import WeightState, layer_variable_factory
+from tf_matcomp.compression_op.state import WeightState, layer_variable_factory, read
 from tf_matcomp.compressors import registry
 from tf_matcomp.compressors.base import MatrixCompressorInterface
 from tf_matcomp.compressors.form import matmul_last_axis
@@ -39,6 +41,52 @@ def in_graph_mode() -> bool:
 
 def _base_dtype(value) -> tf.DType:
     return tf.as_dtype(value.dtype).base_dtype
+
+
+def _value(variable, session=None) -> np.ndarray:
+    """A variable's value: read eagerly, or by `session` in a graph."""
+    return np.asarray(read(variable) if session is None else session.run(variable))
+
+
+def skip_reason(op: "CompressionOp", session=None) -> str:
+    """Why the op's last update was skipped, read from its state (a skip changes none of it)."""
+    if int(_value(op.last_alpha_update_step, session)) >= 0:
+        return "its factors are not finite (NaN or Inf, e.g. from training)"
+    a_value = _value(op.a_matrix_tfvar, session)
+    non_finite = int(a_value.size - np.count_nonzero(np.isfinite(a_value)))
+    if non_finite:
+        return f"the weight has {non_finite} non-finite values (NaN or Inf)"
+    return (
+        "the factors computed from it were not finite (values the method cannot compress, "
+        "e.g. k-means beyond |a| = 1e150 or simhash scales that overflow)"
+    )
+
+
+@contextlib.contextmanager
+def warn_on_skipped_updates(
+    ops: Sequence["CompressionOp"], step: int, session=None
+) -> Iterator[None]:
+    """Warns (`SkippedUpdateWarning`, naming the weight and why) once for each built op in `ops`
+    whose skipped_update_count rose during the block — the updates at `step` it wraps skipped
+    (see `updates`). Runs eagerly, or with `session` in a graph; a tf.function's updates cannot
+    warn themselves, so wrap the call of the function."""
+    ops = [op for op in ops if op.skipped_update_count is not None]
+    before = [int(_value(op.skipped_update_count, session)) for op in ops]
+    yield
+    for op, count in zip(ops, before):
+        skipped = int(_value(op.skipped_update_count, session))
+        if skipped == count:
+            continue
+        weight = getattr(op.a_matrix_tfvar, "path", None) or op.a_matrix_tfvar.name
+        warnings.warn(
+            f"compression {op.scope_name!r} (weight {weight!r}): the update at step "
+            f"{step} was skipped because {skip_reason(op, session)}; "
+            f"alpha stays at {float(_value(op.alpha, session)):g} and the update is tried again "
+            f"at the next step ({skipped} skipped so far). warnings.simplefilter('error', "
+            "SkippedUpdateWarning) makes this an error.",
+            updates_lib.SkippedUpdateWarning,
+            stacklevel=3,
+        )
 
 
 class CompressionOpInterface:
@@ -71,9 +119,10 @@ class CompressionOp(CompressionOpInterface, tf.Module):
 
     Attributes (after get_apply_compression_op): a_matrix_tfvar, alpha, b_matrix_tfvar,
     c_matrix_tfvar (the factors the method names so; see its registry entry),
-    factor_variables, last_alpha_update_step, alpha_update_count, final_op (graph mode),
-    update_op, uncompressed_size, compressed_size, uncompressed_bits, compressed_bits,
-    compression_ratio.
+    factor_variables, last_alpha_update_step, alpha_update_count, skipped_update_count
+    (updates skipped for non-finite factors, see `tf_matcomp.compression_op.updates`),
+    state_variables, final_op (graph mode), update_op, uncompressed_size, compressed_size,
+    uncompressed_bits, compressed_bits, compression_ratio.
     """
 
     # The compressor class this op takes (subclasses for one method narrow it).
@@ -95,6 +144,7 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         self.factor_variables = []
         self.last_alpha_update_step = None
         self.alpha_update_count = None
+        self.skipped_update_count = None
         self.final_op = None
         self.update_op = None
         self.uncompressed_size = 0
@@ -152,6 +202,12 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         return self._state.factor_specs if self._state is not None else ()
 
     @property
+    def state_variables(self) -> list:
+        """Every state variable (not A): alpha, the counters and the factors."""
+        self._require_built()
+        return self._state.variables
+
+    @property
     def form(self):
         """The method's CompressedForm of this weight (shapes of the factors, Â, products)."""
         self._require_built()
@@ -170,6 +226,7 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         self.alpha = self._state.alpha
         self.last_alpha_update_step = self._state.last_alpha_update_step
         self.alpha_update_count = self._state.alpha_update_count
+        self.skipped_update_count = self._state.skipped_update_count
         self.factor_variables = self._state.factor_variables
         method = registry.method_for_compressor(self.matrix_compressor)
         attributes = method.factor_attributes if method else DEFAULT_FACTOR_ATTRIBUTES
@@ -351,12 +408,18 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         """Runs one scheduled update with TF ops at `step` (default: the global step).
 
         Works eagerly, inside tf.function and under jit_compile (factors by the compressor's TF
-        path). Acts for update options 0 and 2; returns a bool tensor: whether it fired.
+        path). Acts for update options 0 and 2; returns a bool tensor: whether it fired. An
+        update with non-finite factors is skipped and counted in skipped_update_count (eagerly
+        also a `SkippedUpdateWarning`; see `tf_matcomp.compression_op.updates`).
         """
         self._require_built()
         if self._spec.update_option not in spec_lib.TF_UPDATE_OPTIONS:
             return tf.constant(False)
-        return self._tf_updates.conditional_update(self._step_or_global_step(step))
+        step = self._step_or_global_step(step)
+        if not tf.executing_eagerly():
+            return self._tf_updates.conditional_update(step)
+        with warn_on_skipped_updates([self], int(np.asarray(step))):
+            return self._tf_updates.conditional_update(step)
 
     def get_update_op(self):
         """Graph mode: the update op built with the op. Eagerly or in tf.function: runs
@@ -386,7 +449,8 @@ class CompressionOp(CompressionOpInterface, tf.Module):
             run_update_interval_check 0: step 1, as graph_compression).
 
         Returns whether it fired. Runs for update options 0, 1 and 2 (not 3); the graph never
-        grows (the ops it runs were built with the op).
+        grows (the ops it runs were built with the op). An update with non-finite factors is
+        skipped, counted in skipped_update_count and warned about (`SkippedUpdateWarning`).
         """
         self._require_built()
         if self._spec.update_option == spec_lib.UPDATE_NONE:
@@ -412,7 +476,9 @@ class CompressionOp(CompressionOpInterface, tf.Module):
             else:
                 step = self._step_or_global_step(None)
                 step_number = session.run(step) if graph_mode else step
-        return self._python_updates.run(int(np.asarray(step_number)), session)
+        step_number = int(np.asarray(step_number))
+        with warn_on_skipped_updates([self], step_number, session):
+            return self._python_updates.run(step_number, session)
 
     def run_update_step_keras(self, step_number) -> bool:
         """graph_compression's Keras spelling of `run_update_step(step_number=...)`."""

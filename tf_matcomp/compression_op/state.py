@@ -1,8 +1,9 @@
 """The per-weight state of a compression op, all tf.Variables, and the one firing step.
 
 For one compressed weight: alpha, the last firing step (−1 before the first firing), the number
-of firings and the factor variables. Every update engine (`updates`) fires through
-`WeightState.fire`, so what a firing does is written once.
+of firings, the factor variables and the number of skipped updates (firings the schedule called
+for whose factors were not finite, see `updates`). Every update engine fires through
+`WeightState.fire` and skips through `WeightState.skip`, so what each does is written once.
 """
 
 from typing import Callable, List, Optional, Sequence
@@ -39,7 +40,8 @@ def read(variable) -> tf.Tensor:
 
 
 class WeightState:
-    """alpha, last_alpha_update_step, alpha_update_count and the factors of one weight.
+    """alpha, last_alpha_update_step, alpha_update_count, the factors and skipped_update_count
+    of one weight (created in that order).
 
     Args:
       factor_specs: the factors' names, shapes, dtypes and trainability.
@@ -67,6 +69,20 @@ class WeightState:
             self._make(spec.name, tf.zeros(spec.shape, spec.dtype), spec.dtype, spec.trainable)
             for spec in self.factor_specs
         ]
+        # Created last, so the variables before it keep their positions in a layer's weights.
+        self.skipped_update_count = self._make(
+            "skipped_update_count", tf.constant(0, tf.int64), tf.int64, False
+        )
+
+    @property
+    def variables(self) -> list:
+        """Every state variable: alpha, the counters and the factors."""
+        return [
+            self.alpha,
+            self.last_alpha_update_step,
+            self.alpha_update_count,
+            self.skipped_update_count,
+        ] + list(self.factor_variables)
 
     def _make(self, name: str, initial_value, dtype: tf.DType, trainable: bool):
         if self._variable_factory is not None:
@@ -96,3 +112,9 @@ class WeightState:
             self.alpha.assign(self.schedule.alpha_after_tf(count)),
             self.last_alpha_update_step.assign(tf.cast(step, tf.int64)),
         ]
+
+    def skip(self):
+        """One skipped update: skipped_update_count goes up by one and nothing else changes
+        (alpha, the firing count, the last firing step and the factors stay), so the schedule
+        calls for the update again at the next step. Returns the assign op."""
+        return self.skipped_update_count.assign_add(1)

@@ -11,14 +11,29 @@ firing from the weight's value then, and fire through `WeightState.fire`:
 
 The Python engines take their factors from the compressor's NumPy path (its TF path when the
 spec says use_tpu).
+
+Non-finite values. XLA cannot raise at run time (under jit_compile the kernels' checks are
+gone: k-means of NaN gives a NaN codebook, simhash NaN scales), so no engine relies on the
+kernels to refuse them. A firing the schedule calls for is applied only when its factors are
+finite: at the first firing the weight must be finite (the factors are then not even computed
+otherwise) and so must the factors computed from it; at a later firing the current factors
+must be. Otherwise the update is skipped (`WeightState.skip`): skipped_update_count goes up by
+one and nothing else changes — the factors are not assigned, alpha does not step toward a zero
+(never computed) or non-finite Â, the firing count and the last firing step stay, so the update
+is tried again at the next step. Eagerly and from Python the op warns (`SkippedUpdateWarning`,
+see `op.warn_on_skipped_updates`); inside a tf.function the count is the record.
 """
 
-from typing import List
+from typing import List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from tf_matcomp.compression_op.state import WeightState, read
+
+
+class SkippedUpdateWarning(RuntimeWarning):
+    """A compression update the schedule called for was skipped: its factors were not finite."""
 
 
 def read_step(step) -> tf.Tensor:
@@ -29,9 +44,23 @@ def read_step(step) -> tf.Tensor:
     return tf.cast(read(step), tf.int64)
 
 
-def tf_factors(compressor, state: WeightState, a_matrix) -> List[tf.Tensor]:
-    """The factors of the weight's current value by the compressor's TF path."""
-    factors = compressor.tpu_matrix_compressor(read(a_matrix))
+def all_finite(values: Sequence[tf.Tensor]) -> tf.Tensor:
+    """Whether every floating tensor in `values` is finite (integer ones always are); a bool
+    scalar tensor (graph, tf.function, XLA)."""
+    checks = [tf.reduce_all(tf.math.is_finite(v)) for v in values if v.dtype.is_floating]
+    return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
+
+
+def np_all_finite(values: Sequence[np.ndarray]) -> bool:
+    """Whether every floating array in `values` is finite (integer ones always are)."""
+    return all(
+        np.isfinite(v).all() for v in map(np.asarray, values) if np.issubdtype(v.dtype, np.floating)
+    )
+
+
+def tf_factors(compressor, state: WeightState, a_value) -> List[tf.Tensor]:
+    """The factors of `a_value` (the weight, or a read of it) by the compressor's TF path."""
+    factors = compressor.tpu_matrix_compressor(read(a_value))
     return [tf.cast(f, spec.dtype) for f, spec in zip(factors, state.factor_specs)]
 
 
@@ -45,13 +74,33 @@ def numpy_factors(compressor, state: WeightState, a_value) -> List[np.ndarray]:
 
 
 class TFOpUpdates:
-    """The TF-op update: fires when the schedule says so at a step tensor."""
+    """The TF-op update: fires when the schedule says so at a step tensor and the factors are
+    finite, else skips (see the module docstring)."""
 
     def __init__(self, compressor, state: WeightState, a_matrix):
         self._compressor, self._state, self._a_matrix = compressor, state, a_matrix
 
+    def _new_factors(self):
+        """(factors of the weight, whether they may be applied): not computed for a
+        non-finite weight (the current factors are returned, not to be applied)."""
+        a = read(self._a_matrix)
+
+        def computed():
+            factors = tf_factors(self._compressor, self._state, a)
+            return factors, all_finite(factors)
+
+        return tf.cond(
+            all_finite([a]), computed, lambda: (self._state.factors(), tf.constant(False))
+        )
+
+    def _current_factors(self):
+        factors = self._state.factors()
+        return factors, all_finite(factors)
+
     def conditional_update(self, step) -> tf.Tensor:
-        """Fires when the schedule says so at `step`; returns whether it fired (bool tensor).
+        """Fires when the schedule says so at `step` and the factors are finite; returns whether
+        it fired (bool tensor). A firing with non-finite factors is skipped (counted in
+        skipped_update_count, nothing else changes).
 
         `step` (a variable, tensor or int) is read once: the firing decision and the recorded
         last firing step use the same value, however the session orders this update against
@@ -59,48 +108,83 @@ class TFOpUpdates:
         state = self._state
         step = read_step(step)
         last = read(state.last_alpha_update_step)
+        first = last < 0
 
-        def compute_factors():
-            with tf.control_dependencies(
-                state.assign_factors(tf_factors(self._compressor, state, self._a_matrix))
-            ):
-                return tf.constant(True)
+        def apply(factors):
+            def assign():
+                with tf.control_dependencies(state.assign_factors(factors)):
+                    return tf.constant(True)
 
-        def fire():
-            computed = tf.cond(last < 0, compute_factors, lambda: tf.constant(False))
-            with tf.control_dependencies([computed]):
+            assigned = tf.cond(first, assign, lambda: tf.constant(False))
+            with tf.control_dependencies([assigned]):
                 assigns = state.fire(step)
             with tf.control_dependencies(assigns):
                 return tf.constant(True)
+
+        def skip():
+            with tf.control_dependencies([state.skip()]):
+                return tf.constant(False)
+
+        def fire():
+            factors, valid = tf.cond(first, self._new_factors, self._current_factors)
+            return tf.cond(valid, lambda: apply(factors), skip)
 
         return tf.cond(state.schedule.should_fire_tf(step, last), fire, lambda: tf.constant(False))
 
 
 class _PythonUpdates:
-    """The Python update: the schedule checked in Python, factors computed at first firing."""
+    """The Python update: the schedule checked in Python, factors computed at first firing;
+    a firing whose factors are not finite is skipped (see the module docstring)."""
 
     def __init__(self, compressor, state: WeightState, a_matrix, use_tf_path: bool):
         self._compressor, self._state, self._a_matrix = compressor, state, a_matrix
         self._use_tf_path = use_tf_path
 
     def run(self, step_number: int, session=None) -> bool:
-        """Fires when the schedule says so at `step_number`; returns whether it fired.
-        `session` runs the graph engine's ops (None eagerly)."""
+        """Fires when the schedule says so at `step_number` and the factors are finite; returns
+        whether it fired. `session` runs the graph engine's ops (None eagerly)."""
         last = self._last_update_step(session)
         if not self._state.schedule.should_fire(step_number, last):
             return False
-        if last < 0:
-            self._compute_factors(session)
+        first = last < 0
+        factors = self._new_factors(session) if first else self._current_factors(session)
+        if factors is None or not np_all_finite(factors):
+            self._skip(session)
+            return False
+        if first:
+            self._assign_factors(factors, session)
         self._fire(step_number, session)
         return True
+
+    def _new_factors(self, session) -> Optional[list]:
+        """The factors of the weight's current value; None (not computed) when the weight is
+        not finite."""
+        a_value = self._weight_value(session)
+        if not np_all_finite([a_value]):
+            return None
+        if self._use_tf_path:
+            return self._tf_path_factors(a_value, session)
+        return numpy_factors(self._compressor, self._state, a_value)
 
     def _last_update_step(self, session) -> int:
         raise NotImplementedError
 
-    def _compute_factors(self, session) -> None:
+    def _weight_value(self, session) -> np.ndarray:
+        raise NotImplementedError
+
+    def _tf_path_factors(self, a_value: np.ndarray, session) -> list:
+        raise NotImplementedError
+
+    def _current_factors(self, session) -> list:
+        raise NotImplementedError
+
+    def _assign_factors(self, values: list, session) -> None:
         raise NotImplementedError
 
     def _fire(self, step_number: int, session) -> None:
+        raise NotImplementedError
+
+    def _skip(self, session) -> None:
         raise NotImplementedError
 
 
@@ -110,15 +194,23 @@ class EagerPythonUpdates(_PythonUpdates):
     def _last_update_step(self, session) -> int:
         return int(self._state.last_alpha_update_step.numpy())
 
-    def _compute_factors(self, session) -> None:
-        if self._use_tf_path:
-            values = tf_factors(self._compressor, self._state, self._a_matrix)
-        else:
-            values = numpy_factors(self._compressor, self._state, read(self._a_matrix))
+    def _weight_value(self, session) -> np.ndarray:
+        return read(self._a_matrix).numpy()
+
+    def _tf_path_factors(self, a_value, session) -> list:
+        return tf_factors(self._compressor, self._state, tf.constant(a_value))
+
+    def _current_factors(self, session) -> list:
+        return self._state.factors()
+
+    def _assign_factors(self, values, session) -> None:
         self._state.assign_factors(values)
 
     def _fire(self, step_number: int, session) -> None:
         self._state.fire(step_number)
+
+    def _skip(self, session) -> None:
+        self._state.skip()
 
 
 class GraphPythonUpdates(_PythonUpdates):
@@ -131,25 +223,36 @@ class GraphPythonUpdates(_PythonUpdates):
                 tf.compat.v1.placeholder(spec.dtype, spec.shape, name=spec.name)
                 for spec in state.factor_specs
             ]
-            self._assign_factors = tf.group(*state.assign_factors(self._placeholders))
-            self._compute_and_assign = (
-                tf.group(*state.assign_factors(tf_factors(compressor, state, a_matrix)))
-                if use_tf_path
-                else None
-            )
+            self._assign_factors_op = tf.group(*state.assign_factors(self._placeholders))
+            if use_tf_path:  # the TF path's factors of a fed value of the weight
+                self._a_placeholder = tf.compat.v1.placeholder(
+                    tf.as_dtype(a_matrix.dtype).base_dtype, a_matrix.shape, name="a_matrix"
+                )
+                self._tf_path_factors_op = tf_factors(compressor, state, self._a_placeholder)
             self._step = tf.compat.v1.placeholder(tf.int64, [], name="step")
             self._fire_op = tf.group(*state.fire(self._step))
+            self._skip_op = state.skip()
             self._last = read(state.last_alpha_update_step)
+            self._a_read = read(a_matrix)
+            self._factor_reads = state.factors()
 
     def _last_update_step(self, session) -> int:
         return int(session.run(self._last))
 
-    def _compute_factors(self, session) -> None:
-        if self._compute_and_assign is not None:
-            session.run(self._compute_and_assign)
-            return
-        values = numpy_factors(self._compressor, self._state, session.run(self._a_matrix))
-        session.run(self._assign_factors, dict(zip(self._placeholders, values)))
+    def _weight_value(self, session) -> np.ndarray:
+        return session.run(self._a_read)
+
+    def _tf_path_factors(self, a_value, session) -> list:
+        return session.run(self._tf_path_factors_op, {self._a_placeholder: a_value})
+
+    def _current_factors(self, session) -> list:
+        return session.run(self._factor_reads)
+
+    def _assign_factors(self, values, session) -> None:
+        session.run(self._assign_factors_op, dict(zip(self._placeholders, values)))
 
     def _fire(self, step_number: int, session) -> None:
         session.run(self._fire_op, {self._step: step_number})
+
+    def _skip(self, session) -> None:
+        session.run(self._skip_op)

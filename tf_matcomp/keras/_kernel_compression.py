@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tf_matcomp import apply, compression_op
 from tf_matcomp import compression_wrapper
+from tf_matcomp.compression_op import state
 from tf_matcomp.hparams import HParams
 
 
@@ -49,19 +50,9 @@ class KernelCompression(tf.Module):
         self.spec = spec
         self.update_option = int(spec.update_option)
 
-        def variable_factory(name, initial_value, dtype, trainable):
-            initial = tf.convert_to_tensor(initial_value, dtype)
-            return layer.add_weight(
-                name=name,
-                shape=tuple(initial.shape),
-                dtype=dtype.name,
-                initializer=lambda shape, dtype=None: initial,
-                trainable=trainable,
-            )
-
         compressor = compression_wrapper.make_compressor(spec)
         self.op = compression_op.op_class_for(compressor)(
-            scope=layer.name, spec=spec, variable_factory=variable_factory
+            scope=layer.name, spec=spec, variable_factory=state.layer_variable_factory(layer)
         )
         try:
             self.op.get_apply_compression_op(kernel, compressor, scope=layer.name)

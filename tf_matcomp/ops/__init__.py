@@ -3,7 +3,7 @@
 Each public op takes `implementation="auto" | "native" | "composite"`; see `_dispatch`.
 """
 
-from tf_matcomp.ops._loader import native_available, native_unavailable_reason
+from tf_matcomp.ops._loader import native_available, native_gpu_kernels, native_unavailable_reason
 from tf_matcomp.ops.kmeans import kmeans_dequantize, kmeans_quantize
 from tf_matcomp.ops.low_rank_blend import low_rank_blend
 from tf_matcomp.ops.simhash import simhash_compress, simhash_decompress, simhash_projection
@@ -13,6 +13,7 @@ __all__ = [
     "kmeans_quantize",
     "low_rank_blend",
     "native_available",
+    "native_gpu_kernels",
     "native_unavailable_reason",
     "simhash_compress",
     "simhash_decompress",
