@@ -224,7 +224,15 @@ class BuildNative(build_ext):
         os.makedirs(os.path.dirname(output), exist_ok=True)
         compiler = [os.environ.get("CXX", "g++")]
         # -DNDEBUG: no Eigen debug assertions (an abort) in release builds.
-        common = ["-std=c++17", "-O3", "-DNDEBUG", "-fPIC", "-g0", "-Wall", "-I" + HERE] + _arch_flags()
+        common = [
+            "-std=c++17",
+            "-O3",
+            "-DNDEBUG",
+            "-fPIC",
+            "-g0",
+            "-Wall",
+            "-I" + HERE,
+        ] + _arch_flags()
         temp = os.path.join(self.build_temp, ext.name.replace(".", "_"))
         if ext.name.endswith("_matcomp_ops"):
             import tensorflow as tf  # only needed (and only importable) for the op library

@@ -1,5 +1,6 @@
 """Adds up the pytest results Bazel collected (each py_test writes JUnit XML to test.xml) and
 prints one closing line: `tests: N passed, N failed, N skipped`. Exits 1 when none ran."""
+
 import glob
 import os
 import sys

@@ -1,6 +1,7 @@
 """The limits and constants are defined once (cc/core/constants.h) and agree everywhere: the
 header as Python parses it, `_core.constants()`, the op library's MatcompConstantsJson(), and
 the Python modules that use them."""
+
 import ctypes
 import json
 import os
@@ -12,8 +13,9 @@ from tf_matcomp.ops import _loader
 from tf_matcomp.ops.composites import counter_rng
 from tf_matcomp.ops.composites import kmeans as kmeans_composite
 
-HEADER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cc", "core",
-                      "constants.h")
+HEADER = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cc", "core", "constants.h"
+)
 
 
 def test_the_header_parses_to_the_python_constants():
@@ -52,11 +54,13 @@ def test_python_modules_take_their_limits_from_the_constants():
     assert compressors.SimhashMatrixCompressor().seed == constants.DEFAULT_SEED
 
 
-@pytest.mark.parametrize("line", [
-    "inline constexpr int64_t kX = 1 * 2;",
-    "inline constexpr int64_t kX = foo(3);",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "inline constexpr int64_t kX = 1 * 2;",
+        "inline constexpr int64_t kX = foo(3);",
+    ],
+)
 def test_the_parser_refuses_forms_the_header_does_not_promise(line):
     with pytest.raises(ValueError, match="unsupported constant expression"):
         constants.parse_header(line)
-

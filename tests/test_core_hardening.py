@@ -1,5 +1,6 @@
 """`tf_matcomp._core` on hostile inputs: misaligned views, views too large to copy, absurd
 thread counts — clear errors or correct results, never a crash."""
+
 import numpy as np
 import pytest
 
@@ -21,17 +22,22 @@ def _misaligned(shape, dtype, rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_misaligned_inputs_give_the_aligned_results(dtype, rng):
     view, values = _misaligned((12, 20), dtype, rng)
-    for got, want in zip(_core.simhash_compress(view, 9, seed=3),
-                         _core.simhash_compress(values, 9, seed=3)):
+    for got, want in zip(
+        _core.simhash_compress(view, 9, seed=3), _core.simhash_compress(values, 9, seed=3)
+    ):
         np.testing.assert_array_equal(got, want)
-    for got, want in zip(_core.kmeans_quantize(view, 4, block_size=2, seed=1),
-                         _core.kmeans_quantize(values, 4, block_size=2, seed=1)):
+    for got, want in zip(
+        _core.kmeans_quantize(view, 4, block_size=2, seed=1),
+        _core.kmeans_quantize(values, 4, block_size=2, seed=1),
+    ):
         np.testing.assert_array_equal(got, want)
     signs, scales = _core.simhash_compress(values, 9, seed=3)
     scales_view, _ = _misaligned(scales.shape, dtype, rng)
     scales_view_values = np.array(scales_view)
-    np.testing.assert_array_equal(_core.simhash_decompress(signs, scales_view, 12, seed=3),
-                                  _core.simhash_decompress(signs, scales_view_values, 12, seed=3))
+    np.testing.assert_array_equal(
+        _core.simhash_decompress(signs, scales_view, 12, seed=3),
+        _core.simhash_decompress(signs, scales_view_values, 12, seed=3),
+    )
 
 
 def test_a_view_too_large_to_copy_is_a_memory_error():
@@ -43,9 +49,11 @@ def test_a_view_too_large_to_copy_is_a_memory_error():
 def test_thread_counts_are_bounded_and_any_allowed_count_gives_the_same_bytes(rng):
     a = rng.standard_normal((64, 48)).astype(np.float32)
     too_many = constants.ALL["kMaxCoreThreads"] + 1
-    for call in (lambda t: _core.kmeans_quantize(a, 8, num_threads=t),
-                 lambda t: _core.simhash_compress(a, 17, num_threads=t),
-                 lambda t: _core.simhash_projection(8, 4, num_threads=t)):
+    for call in (
+        lambda t: _core.kmeans_quantize(a, 8, num_threads=t),
+        lambda t: _core.simhash_compress(a, 17, num_threads=t),
+        lambda t: _core.simhash_projection(8, 4, num_threads=t),
+    ):
         with pytest.raises(ValueError, match="`num_threads` must be at most"):
             call(too_many)
     serial = _core.simhash_compress(a, 17, num_threads=1)
@@ -100,14 +108,16 @@ def test_an_array_changed_by_another_thread_never_hangs_or_returns_nan(tmp_path)
         "        finally:\n"
         "            stop.set()\n"
         "            thread.join()\n"
-        "print('ok')\n")
+        "print('ok')\n"
+    )
     import os
     import subprocess
     import sys
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=repo + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            env=env, timeout=240)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=240
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "ok"

@@ -1,5 +1,6 @@
 """Op wrappers and composites on careless inputs: the same error as the kernel, never a silently
 broadcast or NaN result."""
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -23,8 +24,13 @@ def test_alpha_of_unknown_rank_must_be_a_scalar_at_run_time(implementation, alph
 @pytest.mark.parametrize("alpha", [np.inf, -np.inf, 2.0])
 def test_an_empty_product_leaves_alpha_times_a(implementation, alpha):
     a = np.array([[1.0, -2.0], [3.0, 0.5]], np.float32)
-    w = ops.low_rank_blend(a, np.zeros((2, 0), np.float32), np.zeros((0, 2), np.float32), alpha,
-                           implementation=implementation)
+    w = ops.low_rank_blend(
+        a,
+        np.zeros((2, 0), np.float32),
+        np.zeros((0, 2), np.float32),
+        alpha,
+        implementation=implementation,
+    )
     np.testing.assert_array_equal(w.numpy(), np.float32(alpha) * a)
 
 

@@ -15,8 +15,8 @@ namespace matcomp {
 using kmeans_internal::AssignScalar;
 using kmeans_internal::AssignVectors;
 using kmeans_internal::Chunks;
-using kmeans_internal::FitScalar;
 using kmeans_internal::FinishCodebook;
+using kmeans_internal::FitScalar;
 using kmeans_internal::FitVectors;
 using kmeans_internal::FixedChunks;
 using kmeans_internal::ForEachChunk;
@@ -28,9 +28,9 @@ std::string ValidateKMeans(int64_t count, int64_t dim, const KMeansOptions& opti
   }
   if (dim < 1) return "`block_size` must be >= 1, got " + std::to_string(dim);
   if (options.num_clusters > kMaxCodebookElements / dim) {
-    return "`num_clusters` * `block_size` must be at most " +
-           std::to_string(kMaxCodebookElements) + " (the codebook size), got " +
-           std::to_string(options.num_clusters) + " * " + std::to_string(dim);
+    return "`num_clusters` * `block_size` must be at most " + std::to_string(kMaxCodebookElements) +
+           " (the codebook size), got " + std::to_string(options.num_clusters) + " * " +
+           std::to_string(dim);
   }
   if (count < 0) return "the number of points must be >= 0, got " + std::to_string(count);
   if (options.max_iterations < 1) {
@@ -42,8 +42,7 @@ std::string ValidateKMeans(int64_t count, int64_t dim, const KMeansOptions& opti
   }
   if (options.method == KMeansMethod::kOptimal && options.num_clusters > kMaxOptimalClusters) {
     return "`method` \"optimal\" supports `num_clusters` up to " +
-           std::to_string(kMaxOptimalClusters) + ", got " +
-           std::to_string(options.num_clusters);
+           std::to_string(kMaxOptimalClusters) + ", got " + std::to_string(options.num_clusters);
   }
   return "";
 }
@@ -53,7 +52,7 @@ bool AllInKMeansRange(const T* values, int64_t size, const ParallelFor& parallel
   std::atomic<bool> in_range{true};
   const Chunks chunks = FixedChunks(size, int64_t{1} << 16, 64);
   ForEachChunk(parallel_for, chunks, size, 1, [&](int64_t, int64_t begin, int64_t end) {
-    bool chunk_in_range = true;  // no early exit: keeps the loop vectorisable
+    bool chunk_in_range = true;              // no early exit: keeps the loop vectorisable
     for (int64_t i = begin; i < end; ++i) {  // false for NaN and ±Inf too
       chunk_in_range &= InKMeansRange(static_cast<double>(values[i]));
     }
@@ -111,13 +110,13 @@ void KMeansQuantize(const T* points, int64_t count, int64_t dim, const KMeansOpt
   }
 }
 
-#define MATCOMP_INSTANTIATE_KMEANS(T)                                                        \
-  template bool AllInKMeansRange<T>(const T*, int64_t, const ParallelFor&);                  \
-  template std::vector<double> kmeans_internal::FinishCodebook<T>(                           \
-      std::vector<double>, int64_t, const KMeansOptions&, T*);                               \
-  template void KMeansQuantize<T, uint8_t>(const T*, int64_t, int64_t, const KMeansOptions&, \
-                                           const ParallelFor&, T*, uint8_t*);                \
-  template void KMeansQuantize<T, int32_t>(const T*, int64_t, int64_t, const KMeansOptions&, \
+#define MATCOMP_INSTANTIATE_KMEANS(T)                                                           \
+  template bool AllInKMeansRange<T>(const T*, int64_t, const ParallelFor&);                     \
+  template std::vector<double> kmeans_internal::FinishCodebook<T>(std::vector<double>, int64_t, \
+                                                                  const KMeansOptions&, T*);    \
+  template void KMeansQuantize<T, uint8_t>(const T*, int64_t, int64_t, const KMeansOptions&,    \
+                                           const ParallelFor&, T*, uint8_t*);                   \
+  template void KMeansQuantize<T, int32_t>(const T*, int64_t, int64_t, const KMeansOptions&,    \
                                            const ParallelFor&, T*, int32_t*);
 MATCOMP_INSTANTIATE_KMEANS(float)
 MATCOMP_INSTANTIATE_KMEANS(double)

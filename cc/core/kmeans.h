@@ -20,9 +20,9 @@
 // binary-searched boundaries (starting from the optimal clustering of a 1,024-run coarsening of
 // the atoms when num_clusters <= kMaxOptimalClusters, else from equal-count quantiles), and
 // points are coded against the boundaries between the sorted centroids in O(1) each (a grid
-// over the boundaries); the codebook comes out sorted ascending. kOptimal replaces Lloyd by the exact optimal clustering of the atoms (dynamic
-// programming; more than kMaxOptimalAtoms atoms are first merged into that many runs of
-// consecutive atoms).
+// over the boundaries); the codebook comes out sorted ascending. kOptimal replaces Lloyd by the
+// exact optimal clustering of the atoms (dynamic programming; more than kMaxOptimalAtoms atoms are
+// first merged into that many runs of consecutive atoms).
 //
 // dim > 1 (see kmeans_vector.cc) uses seeded k-means++ initialisation and Lloyd's iterations;
 // empty clusters are re-seeded with the points farthest from their centroids.
@@ -50,9 +50,9 @@ enum class KMeansMethod {
 };
 
 struct KMeansOptions {
-  int64_t num_clusters = 1;   // in [1, kMaxClusters]
+  int64_t num_clusters = 1;    // in [1, kMaxClusters]
   int64_t max_iterations = 1;  // >= 1: Lloyd's iterations; stops earlier once codes are stable
-  uint64_t seed = 0;          // k-means++ seed (dim > 1); the 1-D path needs none
+  uint64_t seed = 0;           // k-means++ seed (dim > 1); the 1-D path needs none
   bool snap_zero = false;
   KMeansMethod method = KMeansMethod::kLloyd;
 };

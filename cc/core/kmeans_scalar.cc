@@ -91,8 +91,8 @@ Atoms MakeAtoms(const T* values, int64_t count, int64_t num_clusters,
   if (count > kScalarExactLimit) {
     double low, high;
     MinMax(values, count, parallel_for, &low, &high);
-    if (high > low && AtomsFromHistogram(Histogram(values, count, low, high, parallel_for),
-                                         count, low, high, num_clusters, &atoms)) {
+    if (high > low && AtomsFromHistogram(Histogram(values, count, low, high, parallel_for), count,
+                                         low, high, num_clusters, &atoms)) {
       return atoms;
     }
   }
@@ -109,9 +109,8 @@ std::vector<double> QuantileInit(const Atoms& atoms, const AtomPrefix& prefix, i
   std::vector<double> centroids(k);
   for (int64_t j = 0; j < k; ++j) {
     const double position = static_cast<double>((2 * j + 1) * total / (2 * k));
-    const int64_t atom =
-        std::upper_bound(prefix.weight.begin(), prefix.weight.end(), position) -
-        prefix.weight.begin() - 1;
+    const int64_t atom = std::upper_bound(prefix.weight.begin(), prefix.weight.end(), position) -
+                         prefix.weight.begin() - 1;
     centroids[j] = atoms.value[atom];
   }
   return centroids;
@@ -125,8 +124,8 @@ void PlaceBounds(const Atoms& atoms, const std::vector<double>& centroids,
   (*bounds)[k] = atoms.value.size();
   for (int64_t j = 1; j < k; ++j) {
     const double boundary = 0.5 * (centroids[j - 1] + centroids[j]);
-    (*bounds)[j] = std::upper_bound(atoms.value.begin(), atoms.value.end(), boundary) -
-                   atoms.value.begin();
+    (*bounds)[j] =
+        std::upper_bound(atoms.value.begin(), atoms.value.end(), boundary) - atoms.value.begin();
   }
 }
 

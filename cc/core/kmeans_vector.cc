@@ -136,15 +136,13 @@ std::vector<double> FitVectors(const T* points, int64_t count, int64_t dim,
   return centroids;
 }
 
-#define MATCOMP_INSTANTIATE_VECTORS(T)                                                          \
-  template std::vector<double> FitVectors<T>(const T*, int64_t, int64_t, const KMeansOptions&, \
-                                             const ParallelFor&);                               \
-  template void AssignVectors<T, uint8_t>(const T*, int64_t, int64_t,                         \
-                                          const std::vector<double>&, const ParallelFor&,      \
-                                          uint8_t*, double*);                                   \
-  template void AssignVectors<T, int32_t>(const T*, int64_t, int64_t,                         \
-                                          const std::vector<double>&, const ParallelFor&,      \
-                                          int32_t*, double*);
+#define MATCOMP_INSTANTIATE_VECTORS(T)                                                            \
+  template std::vector<double> FitVectors<T>(const T*, int64_t, int64_t, const KMeansOptions&,    \
+                                             const ParallelFor&);                                 \
+  template void AssignVectors<T, uint8_t>(const T*, int64_t, int64_t, const std::vector<double>&, \
+                                          const ParallelFor&, uint8_t*, double*);                 \
+  template void AssignVectors<T, int32_t>(const T*, int64_t, int64_t, const std::vector<double>&, \
+                                          const ParallelFor&, int32_t*, double*);
 MATCOMP_INSTANTIATE_VECTORS(float)
 MATCOMP_INSTANTIATE_VECTORS(double)
 #undef MATCOMP_INSTANTIATE_VECTORS

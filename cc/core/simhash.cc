@@ -60,8 +60,8 @@ MatrixView<T> View(T* data, int64_t rows, int64_t cols, int64_t stride) {
 // The blocks on and above the diagonal of G = Rᵀ R [k, k] (G is symmetric; only its strictly
 // upper triangle and its diagonal are read later). One unit of work per block, all of equal cost.
 template <typename T>
-void UpperGram(const T* projection, int64_t rows, int64_t num_bits,
-               const ParallelFor& parallel_for, T* gram) {
+void UpperGram(const T* projection, int64_t rows, int64_t num_bits, const ParallelFor& parallel_for,
+               T* gram) {
   const int64_t blocks = (num_bits + kGramBlock - 1) / kGramBlock;
   std::vector<std::pair<int64_t, int64_t>> upper;  // (block row, block column), row <= column
   for (int64_t i = 0; i < blocks; ++i) {
@@ -85,8 +85,8 @@ void UpperGram(const T* projection, int64_t rows, int64_t num_bits,
 // into `signs`, replaces P by S = ±1 and adds Σ_b |P_bj| to `numerators`. Returns false when P
 // has a non-finite entry.
 template <typename T>
-bool SignsOfTile(T* p, int64_t num_bits, int64_t width, int64_t c0, int64_t packed,
-                 uint8_t* signs, Accumulator* numerators) {
+bool SignsOfTile(T* p, int64_t num_bits, int64_t width, int64_t c0, int64_t packed, uint8_t* signs,
+                 Accumulator* numerators) {
   bool finite = true;
   for (int64_t b = 0; b < num_bits; ++b) {
     T* row = p + b * width;
@@ -226,7 +226,8 @@ bool SimhashCompress(const T* a, int64_t rows, int64_t cols, int64_t num_bits, u
       if (through_gram) {  // S_jᵀ G S_j = tr(G) + 2 · S_jᵀ (strictly upper G) S_j
         View(product.data(), k, width, width).noalias() =
             View(static_cast<const T*>(gram.get()), k, k, k)
-                .template triangularView<Eigen::StrictlyUpper>() * s_tile;
+                .template triangularView<Eigen::StrictlyUpper>() *
+            s_tile;
         ColumnDots(p.data(), product.data(), k, width, width, squared_norms.data());
         for (int64_t c = 0; c < width; ++c) squared_norms[c] = trace + 2 * squared_norms[c];
       } else {
@@ -276,7 +277,7 @@ void SimhashDecompress(const uint8_t* signs, const T* scales, int64_t rows, int6
   });
 }
 
-#define MATCOMP_INSTANTIATE_SIMHASH(T)                                                           \
+#define MATCOMP_INSTANTIATE_SIMHASH(T)                                                          \
   template void FillProjection<T>(uint64_t, int64_t, int64_t, const ParallelFor&, T*);          \
   template bool SimhashCompress<T>(const T*, int64_t, int64_t, int64_t, uint64_t, SimhashScale, \
                                    const ParallelFor&, uint8_t*, T*);                           \

@@ -1,7 +1,7 @@
 // Simhash compression of a matrix: A [m, n] ≈ Â = R · S · diag(D).
 //
-//   R [m, k]  the projection, regenerated from (seed, row, col) (cc/core/counter_rng.h), k = num_bits
-//   S [k, n]  S = sign(Rᵀ A) with sign(0) = +1, stored packed: row b of `signs` holds
+//   R [m, k]  the projection, regenerated from (seed, row, col) (cc/core/counter_rng.h), k =
+//   num_bits S [k, n]  S = sign(Rᵀ A) with sign(0) = +1, stored packed: row b of `signs` holds
 //             ceil(n / 8) bytes, column j is bit j % 8 (least significant first) of byte j / 8,
 //             bit 1 means +1; padding bits are written as 0 and ignored when read.
 //   D [n]     per-column scales:
@@ -36,7 +36,9 @@ enum class SimhashScale { kLeastSquares, kNorm };
 // The size limits (kMaxSimhashBufferElements, kMaxSimhashTileWidth, kMaxSimhashTileScratch)
 // are in cc/core/constants.h.
 
-MATCOMP_HOST_DEVICE inline int64_t PackedWidth(int64_t num_columns) { return (num_columns + 7) / 8; }
+MATCOMP_HOST_DEVICE inline int64_t PackedWidth(int64_t num_columns) {
+  return (num_columns + 7) / 8;
+}
 
 // Empty when (rows, cols, num_bits) are valid sizes for compression/decompression, else why
 // not, naming the argument: `num_bits` (>= 1, < 2^31), rows (`rows_name`: the rows of `a` or

@@ -23,12 +23,12 @@ inline absl::Status RequireRank(tensorflow::shape_inference::InferenceContext* c
 // Merges two dimensions that must agree, naming both in the error.
 inline absl::Status RequireEqualDims(tensorflow::shape_inference::InferenceContext* c,
                                      tensorflow::shape_inference::DimensionHandle x,
-                                     tensorflow::shape_inference::DimensionHandle y,
-                                     const char* op, const char* rule,
+                                     tensorflow::shape_inference::DimensionHandle y, const char* op,
+                                     const char* rule,
                                      tensorflow::shape_inference::DimensionHandle* out) {
   if (c->ValueKnown(x) && c->ValueKnown(y) && c->Value(x) != c->Value(y)) {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": ", rule, " (got ", c->Value(x),
-                                                   " and ", c->Value(y), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(op, ": ", rule, " (got ", c->Value(x), " and ", c->Value(y), ")"));
   }
   return c->Merge(x, y, out);
 }

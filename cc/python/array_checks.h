@@ -33,8 +33,7 @@ template <typename T>
 py::array_t<T, py::array::c_style> AsContiguous(const py::array& array, const char* name) {
   auto contiguous = py::array_t<T, py::array::c_style>::ensure(array);
   if (!contiguous) {
-    const std::string message = std::string("`") + name + "` (" +
-                                std::to_string(array.size()) +
+    const std::string message = std::string("`") + name + "` (" + std::to_string(array.size()) +
                                 " elements) could not be copied to a contiguous array";
     PyErr_SetString(PyExc_MemoryError, message.c_str());
     throw py::error_already_set();

@@ -40,8 +40,8 @@ py::tuple Quantize(const py::array& a, int64_t block_size, const KMeansOptions& 
     const ParallelFor parallel_for = ThreadRunner(num_threads);
     in_range = AllInKMeansRange(input, size, parallel_for);
     if (in_range) {
-      KMeansQuantize<T, Code>(input, rows * (cols / block_size), block_size, options,
-                              parallel_for, codebook_data, codes_data);
+      KMeansQuantize<T, Code>(input, rows * (cols / block_size), block_size, options, parallel_for,
+                              codebook_data, codes_data);
     }
   }
   // The array is read in place without the GIL: another thread may change it mid-call. What
@@ -49,18 +49,19 @@ py::tuple Quantize(const py::array& a, int64_t block_size, const KMeansOptions& 
   const bool finite = std::all_of(codebook_data, codebook_data + codebook.size(),
                                   [](T value) { return std::isfinite(value); });
   if (!in_range || !finite) {
-    throw py::value_error("`a` must contain only finite values of magnitude <= " +
-                          FormatLimit(kMaxKMeansMagnitude) +
-                          (in_range ? " (it changed while being quantized)" : ""));
+    throw py::value_error(
+        "`a` must contain only finite values of magnitude <= " + FormatLimit(kMaxKMeansMagnitude) +
+        (in_range ? " (it changed while being quantized)" : ""));
   }
   return py::make_tuple(codebook, codes);
 }
 
 template <typename T>
-py::tuple QuantizeWithCodeType(const py::array& a, int64_t block_size,
-                               const KMeansOptions& options, int num_threads) {
-  return options.num_clusters <= kMaxUint8Clusters ? Quantize<T, uint8_t>(a, block_size, options, num_threads)
-                                     : Quantize<T, int32_t>(a, block_size, options, num_threads);
+py::tuple QuantizeWithCodeType(const py::array& a, int64_t block_size, const KMeansOptions& options,
+                               int num_threads) {
+  return options.num_clusters <= kMaxUint8Clusters
+             ? Quantize<T, uint8_t>(a, block_size, options, num_threads)
+             : Quantize<T, int32_t>(a, block_size, options, num_threads);
 }
 
 py::tuple KMeansQuantizeArray(const py::array& a, int64_t num_clusters, int64_t block_size,
@@ -92,12 +93,13 @@ py::tuple KMeansQuantizeArray(const py::array& a, int64_t num_clusters, int64_t 
 
 void BindKMeans(py::module_& module) {
   module.def("kmeans_quantize", &KMeansQuantizeArray, py::arg("a"), py::arg("num_clusters"),
-             py::arg("block_size") = 1, py::arg("max_iterations") = kDefaultMaxIterations, py::arg("seed") = 0,
-             py::arg("snap_zero") = false, py::arg("method") = "lloyd",
+             py::arg("block_size") = 1, py::arg("max_iterations") = kDefaultMaxIterations,
+             py::arg("seed") = 0, py::arg("snap_zero") = false, py::arg("method") = "lloyd",
              py::arg("num_threads") = 0,
              "k-means quantization of a [m, n] array viewed as m*n/block_size points of "
              "block_size values. Returns (codebook [num_clusters, block_size], codes "
-             "[m, n/block_size]); codes are uint8 for num_clusters <= kMaxUint8Clusters, else int32. The same "
+             "[m, n/block_size]); codes are uint8 for num_clusters <= kMaxUint8Clusters, else "
+             "int32. The same "
              "algorithm and results as the KMeansQuantize TF kernel (see cc/core/kmeans.h).");
 }
 

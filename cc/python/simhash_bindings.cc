@@ -40,8 +40,8 @@ py::tuple Compress(const py::array& a, int64_t num_bits, uint64_t seed, SimhashS
   bool finite;
   {
     NativeSection section;
-    finite = SimhashCompress<T>(input, rows, cols, num_bits, seed, scale,
-                                ThreadRunner(num_threads), signs_data, scales_data);
+    finite = SimhashCompress<T>(input, rows, cols, num_bits, seed, scale, ThreadRunner(num_threads),
+                                signs_data, scales_data);
   }
   // `a` is read in place without the GIL: a value another thread changed mid-call may still
   // reach the scales; a non-finite scale is never returned.
@@ -119,16 +119,14 @@ py::array Projection(int64_t num_rows, int64_t num_bits, int64_t signed_seed,
   };
   if (wanted.is(py::dtype::of<float>())) return fill(static_cast<float*>(nullptr));
   if (wanted.is(py::dtype::of<double>())) return fill(static_cast<double*>(nullptr));
-  throw py::value_error("`dtype` must be float32 or float64, got " +
-                        std::string(py::str(wanted)));
+  throw py::value_error("`dtype` must be float32 or float64, got " + std::string(py::str(wanted)));
 }
 
 }  // namespace
 
 void BindSimhash(py::module_& module) {
   module.def("simhash_compress", &CompressArray, py::arg("a"), py::arg("num_bits"),
-             py::arg("seed") = 0, py::arg("scale") = "least_squares",
-             py::arg("num_threads") = 0,
+             py::arg("seed") = 0, py::arg("scale") = "least_squares", py::arg("num_threads") = 0,
              "Simhash of a [m, n] float32/float64 array: (signs uint8 [num_bits, ceil(n/8)], "
              "scales [n]). Bit-identical to the SimhashCompress TF kernel (cc/core/simhash.h).");
   module.def("simhash_decompress", &DecompressArrays, py::arg("signs"), py::arg("scales"),

@@ -65,8 +65,8 @@ inline ParallelFor ThreadRunner(int num_threads) {
   if (num_threads <= 0) num_threads = std::max(1u, std::thread::hardware_concurrency());
   return [num_threads](int64_t total, int64_t cost_per_unit, const ShardWork& work) {
     if (total <= 0) return;
-    const int64_t by_cost = std::max<int64_t>(
-        1, total * std::max<int64_t>(cost_per_unit, 1) / kMinCyclesPerShard);
+    const int64_t by_cost =
+        std::max<int64_t>(1, total * std::max<int64_t>(cost_per_unit, 1) / kMinCyclesPerShard);
     const int64_t shards = std::min<int64_t>({num_threads, total, by_cost});
     if (shards == 1) {
       work(0, total);
@@ -78,10 +78,12 @@ inline ParallelFor ThreadRunner(int num_threads) {
     int64_t begin = step;
     for (; begin < total; begin += step) {
       try {
-        threads.emplace_back([&work](int64_t first, int64_t last) {
-          ScopedFlushDenormal flush;
-          work(first, last);
-        }, begin, std::min(total, begin + step));
+        threads.emplace_back(
+            [&work](int64_t first, int64_t last) {
+              ScopedFlushDenormal flush;
+              work(first, last);
+            },
+            begin, std::min(total, begin + step));
       } catch (const std::system_error&) {
         break;  // no more threads to be had: the calling thread does the rest
       }
