@@ -227,3 +227,19 @@ def test_cli_ratio_by_default_and_growth_is_an_error_unless_forced(saved_mlp, tm
     err = capsys.readouterr().err
     assert "would not shrink" in err and "--force" in err
     assert cli.main(args + ["--force"]) == 0
+
+
+def test_cli_refuses_files_that_are_not_regular_promptly(tmp_path, capsys):
+    fifo = str(tmp_path / "pipe.keras")
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    device = str(tmp_path / "zero.keras")
+    os.symlink("/dev/zero", device)  # reading it would never end
+    empty = str(tmp_path / "empty.keras")
+    open(empty, "wb").close()
+    for path, message in (
+        (fifo, "not a regular file"),
+        (device, "not a regular file"),
+        (empty, "empty file"),
+    ):
+        assert cli.main(["info", path]) == 1
+        assert f"{path}: {message}" in capsys.readouterr().err

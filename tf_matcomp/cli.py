@@ -22,6 +22,7 @@ and print none of TensorFlow's start-up lines.
 
 import argparse
 import os
+import stat
 import sys
 import warnings
 import zipfile
@@ -136,6 +137,11 @@ def _check_model_path(path: str) -> None:
         raise CliError(f"{path}: no such file")
     if not path.endswith(".keras"):
         raise CliError(f"{path}: not a .keras file (save models with model.save('x.keras'))")
+    status = os.stat(path)  # follows links: a link to /dev/zero is a device, not a file
+    if not stat.S_ISREG(status.st_mode):  # a FIFO would block, a device never end
+        raise CliError(f"{path}: not a regular file")
+    if status.st_size == 0:
+        raise CliError(f"{path}: empty file (not a .keras archive)")
     if not zipfile.is_zipfile(path):
         raise CliError(f"{path}: corrupt .keras file (not a zip archive)")
 
