@@ -22,6 +22,8 @@ SPECS = {
     "simhash": "rank=400",
     "dictionary": "rank=400",
     "kmeans": "rank=4,block_size=2",
+    "block": "block_compression_factor=4",
+    "mixedblock": "compression_factor=4,num_bases=2",
 }
 
 
@@ -50,6 +52,17 @@ def _dense_oracle(method, compressor, factors):
     if method.name == "dictionary":
         indices, values, dictionary = factors
         return dictionary_learning.np_dense_codes(indices, values, dictionary.shape[0]) @ dictionary
+    if method.name == "block":
+        (blocks,) = factors
+        dense = np.zeros(SHAPE, blocks.dtype)
+        for i, block in enumerate(blocks):
+            dense[i * block.shape[0] : (i + 1) * block.shape[0], i * block.shape[1] :][
+                :, : block.shape[1]
+            ] = block
+        return dense
+    if method.name == "mixedblock":
+        bases, coefficients = factors
+        return np.block([[np.tensordot(mix, bases, axes=1) for mix in row] for row in coefficients])
     return compressor.np_reconstruct(factors, SHAPE)
 
 
@@ -58,7 +71,7 @@ METHOD_IDS = [m.name for m in METHODS]
 
 
 def test_every_option_maps_to_its_method_and_apply_class():
-    assert registry.SUPPORTED_COMPRESSION_OPTIONS == (0, 1, 2, 3, 4)
+    assert registry.SUPPORTED_COMPRESSION_OPTIONS == (0, 1, 2, 3, 4, 10, 12)
     assert registry.method_for_option(0) is registry.method_for_option(1)
     for option in registry.SUPPORTED_COMPRESSION_OPTIONS:
         method = registry.method_for_option(option)
@@ -82,7 +95,9 @@ def test_every_option_maps_to_its_method_and_apply_class():
 
 @pytest.mark.parametrize("option", [5, 8, -1, "1", None, 2.5])
 def test_unknown_options_name_the_hparam_and_list_the_known_ones(option):
-    with pytest.raises(ValueError, match=r"compression_option must be one of \(0, 1, 2, 3, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"compression_option must be one of \(0, 1, 2, 3, 4, 10, 12\)"
+    ):
         registry.method_for_option(option)
 
 

@@ -59,6 +59,7 @@ def default_op_hparams() -> HParams:
         output_block_size=1,
         block_method="loop",
         block_compression_factor=1,
+        compression_factor=1,
         num_bases=1,
     )
 

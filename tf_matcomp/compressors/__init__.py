@@ -6,11 +6,13 @@ from tf_matcomp.compressors.base import (
     MatrixCompressorInterface,
     compressor_hparams,
 )
+from tf_matcomp.compressors.block_diagonal import BlockDiagonalCompressor, BlockDiagonalForm
 from tf_matcomp.compressors.dictionary_learning import DLMatrixCompressor, SparseCodeForm
 from tf_matcomp.compressors.form import CompressedForm
 from tf_matcomp.compressors.kmeans import KMeansForm, KmeansMatrixCompressor
 from tf_matcomp.compressors.low_rank import LowRankDecompMatrixCompressor, LowRankForm
 from tf_matcomp.compressors.method import Method
+from tf_matcomp.compressors.mixed_block import MixedBlockCompressor, MixedBlockForm
 from tf_matcomp.compressors.registry import (
     METHODS,
     form_from_config,
@@ -20,6 +22,8 @@ from tf_matcomp.compressors.registry import (
 from tf_matcomp.compressors.simhash import SimhashForm, SimhashMatrixCompressor
 
 __all__ = [
+    "BlockDiagonalCompressor",
+    "BlockDiagonalForm",
     "CompressedForm",
     "DLMatrixCompressor",
     "FactorSpec",
@@ -31,6 +35,8 @@ __all__ = [
     "MatrixCompressorInferface",
     "MatrixCompressorInterface",
     "Method",
+    "MixedBlockCompressor",
+    "MixedBlockForm",
     "SimhashForm",
     "SimhashMatrixCompressor",
     "SparseCodeForm",

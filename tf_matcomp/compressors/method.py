@@ -24,6 +24,8 @@ class Method:
       compressor_overrides: compressor hparams the method fixes (e.g. untrainable signs).
       factor_attributes: CompressionOp attribute name → factor index (graph_compression's
         `b_matrix_tfvar`, `c_matrix_tfvar`, ...).
+      op_hparams: op-spec hparams of this method its compressor spec takes over besides
+        `SHARED_HPARAMS` (e.g. block-diagonal's `block_compression_factor`).
     """
 
     name: str
@@ -35,6 +37,7 @@ class Method:
     factor_attributes: Mapping[str, int] = dataclasses.field(
         default_factory=lambda: dict(DEFAULT_FACTOR_ATTRIBUTES)
     )
+    op_hparams: Tuple[str, ...] = ()
 
     @property
     def option(self) -> int:
@@ -42,9 +45,10 @@ class Method:
         return self.options[-1]
 
     def compressor_spec(self, op_spec: HParams) -> HParams:
-        """The compressor hparams for an op spec: defaults, the shared hparams, the overrides."""
+        """The compressor hparams for an op spec: defaults, the shared hparams and the
+        method's own `op_hparams` (where the op spec has them), the overrides."""
         spec = self.compressor_class.get_default_hparams()
-        for key in SHARED_HPARAMS:
+        for key in SHARED_HPARAMS + tuple(self.op_hparams):
             if key in op_spec:
                 spec.set_hparam(key, op_spec.get(key))
         for key, value in self.compressor_overrides.items():

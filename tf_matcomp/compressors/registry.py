@@ -24,7 +24,14 @@ module provides:
 
 from typing import Dict, Optional, Tuple
 
-from tf_matcomp.compressors import dictionary_learning, kmeans, low_rank, simhash
+from tf_matcomp.compressors import (
+    block_diagonal,
+    dictionary_learning,
+    kmeans,
+    low_rank,
+    mixed_block,
+    simhash,
+)
 from tf_matcomp.compressors.form import CompressedForm
 from tf_matcomp.compressors.method import Method
 
@@ -33,6 +40,8 @@ _METHODS: Tuple[Method, ...] = (
     simhash.METHOD,
     dictionary_learning.METHOD,
     kmeans.METHOD,
+    block_diagonal.METHOD,
+    mixed_block.METHOD,
 )
 
 METHODS: Dict[str, Method] = {method.name: method for method in _METHODS}

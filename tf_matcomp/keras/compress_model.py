@@ -123,8 +123,9 @@ class _Planner:
         method = registry.method_for_option(spec.compression_option)
         if self.ratio is not None:
             spec = method.spec_for_ratio(spec, shape, self.ratio)
+        compressor = method.make_compressor(spec)  # a spec error is raised as it is
         try:
-            form = method.make_compressor(spec).form(shape)
+            form = compressor.form(shape)  # a shape it cannot take skips the layer
         except ValueError as error:
             self._skip(layer, str(error))
             return None
