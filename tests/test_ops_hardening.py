@@ -59,3 +59,15 @@ def test_decompress_gradient_rejects_an_upstream_gradient_of_the_wrong_shape():
 def test_integer_attributes_refuse_bools_fractions_and_overflow(bad):
     with pytest.raises(ValueError, match="`num_bits` must be"):
         ops.simhash_compress(np.ones((4, 4), np.float32), bad)
+
+
+def test_kmeans_composite_under_xla_gives_nan_for_values_beyond_the_bound():
+    # XLA drops the run-time check; the codebook is then NaN, never finite from overflow.
+    a = np.ones((4, 8), np.float64)
+    a[0, 0] = 2e150
+    quantize = tf.function(
+        lambda x: ops.kmeans_quantize(x, 2, block_size=2, implementation="composite")[0],
+        jit_compile=True,
+    )
+    assert np.isnan(quantize(a).numpy()).all()
+    assert np.isfinite(quantize(np.ones((4, 8), np.float64)).numpy()).all()

@@ -54,6 +54,9 @@ def kmeans_quantize(
         tf.zeros([tf.shape(points)[0]], tf.int32),
     )
     codebook, codes = tf.cond(tf.size(points) > 0, fit, empty)
+    # Under XLA the Assert above is dropped: an out-of-range `a` then yields a NaN codebook
+    # (never a finite one computed from overflowed distances), which the updates refuse.
+    codebook = tf.where(in_range, codebook, tf.constant(float("nan"), codebook.dtype))
     return codebook, tf.reshape(tf.cast(codes, code_dtype), [rows, columns // block_size])
 
 
