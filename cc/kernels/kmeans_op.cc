@@ -43,6 +43,9 @@ absl::Status ReadAttributes(Context* context, matcomp::KMeansOptions* options,
   TF_RETURN_IF_ERROR(context->GetAttr("snap_zero", &options->snap_zero));
   TF_RETURN_IF_ERROR(context->GetAttr("method", &method));
   TF_RETURN_IF_ERROR(context->GetAttr("code_dtype", &code_dtype));
+  if (seed < 0) {  // the wrappers and SimhashCompress take seeds in [0, 2**63 - 1] too
+    return absl::InvalidArgumentError(absl::StrCat(kOp, ": `seed` must be >= 0, got ", seed));
+  }
   options->seed = static_cast<uint64_t>(seed);
   options->method =
       method == "optimal" ? matcomp::KMeansMethod::kOptimal : matcomp::KMeansMethod::kLloyd;

@@ -147,7 +147,7 @@ def kmeans_dequantize(codebook, codes, name: Optional[str] = None) -> tf.Tensor:
       name: optional name scope.
 
     Raises:
-      ValueError: a rank or dtype is wrong. A code outside [0, num_clusters) raises
+      ValueError: a rank or dtype is wrong, or `codebook` has no rows for existing codes. A code outside [0, num_clusters) raises
         tf.errors.InvalidArgumentError on CPU at run time.
     """
     with tf.name_scope(name or "kmeans_dequantize"):
@@ -159,6 +159,12 @@ def kmeans_dequantize(codebook, codes, name: Optional[str] = None) -> tf.Tensor:
             )
         _validation.require_rank(codebook, 2, "codebook")
         _validation.require_rank(codes, 2, "codes")
+        if codebook.shape[0] == 0 and codes.shape.num_elements():
+            # Known before running, so also under XLA, whose gather from no rows is undefined.
+            raise ValueError(
+                f"`codebook` has no rows, so none of the {codes.shape.num_elements()} `codes` "
+                "can index it"
+            )
         if codes.dtype == tf.uint8:  # gather takes int32/int64 indices
             codes = tf.cast(codes, tf.int32)
         blocks = tf.gather(codebook, codes)  # [m, n / block_size, block_size]

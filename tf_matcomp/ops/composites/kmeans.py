@@ -48,12 +48,18 @@ def kmeans_quantize(
     if block_size == 1:
         fit = lambda: _scalar(points[:, 0], num_clusters, max_iterations, snap_zero)  # noqa: E731
     else:
-        fit = lambda: _vectors(points, num_clusters, max_iterations, seed, snap_zero)  # noqa: E731
+        fit = lambda: _in_safe_range(  # noqa: E731
+            lambda p: _vectors(p, num_clusters, max_iterations, seed, snap_zero), points
+        )
     empty = lambda: (
         tf.zeros([num_clusters, block_size], a.dtype),  # noqa: E731
         tf.zeros([tf.shape(points)[0]], tf.int32),
     )
-    codebook, codes = tf.cond(tf.size(points) > 0, fit, empty)
+    known_size = points.shape.num_elements()
+    if known_size is None:
+        codebook, codes = tf.cond(tf.size(points) > 0, fit, empty)
+    else:  # XLA compiles both branches of a cond, and `fit` cannot take zero points
+        codebook, codes = fit() if known_size else empty()
     # Under XLA the Assert above is dropped: an out-of-range `a` then yields a NaN codebook
     # (never a finite one computed from overflowed distances), which the updates refuse.
     codebook = tf.where(in_range, codebook, tf.constant(float("nan"), codebook.dtype))
@@ -99,6 +105,25 @@ def _scalar(x: tf.Tensor, k: int, iterations: int, snap_zero: bool):
     )
     codes = tf.searchsorted(boundaries, tf.cast(x, tf.float64), side="left")
     return codebook[:, None], codes
+
+
+# Above this magnitude the vector path's sums of squared distances (in the input dtype) could
+# overflow: float32 values of 3e38 gave an infinite codebook under XLA.
+_SAFE_EXPONENT = 32.0  # the magnitude 2^32
+
+
+def _in_safe_range(fit, points: tf.Tensor):
+    """`fit(points)` run on points scaled by a power of two to at most 2^_SAFE_EXPONENT when
+    they exceed it, its codebook scaled back. Power-of-two scaling is exact, so k-means of the
+    scaled points is k-means of the points; smaller inputs are left as they are. One factor,
+    at least 2^-96 for float32 (a normal number: XLA flushes denormals), so that no
+    reassociation of the products can underflow."""
+    peak = tf.cast(tf.reduce_max(tf.abs(points)), tf.float64)
+    log2 = tf.math.log(peak) / tf.math.log(tf.constant(2.0, tf.float64))
+    excess = tf.maximum(tf.math.ceil(log2) - _SAFE_EXPONENT, 0.0)
+    factor = tf.cast(tf.pow(tf.constant(2.0, tf.float64), -excess), points.dtype)
+    codebook, codes = fit(points * factor)
+    return codebook / factor, codes
 
 
 def _vectors(points: tf.Tensor, k: int, iterations: int, seed: int, snap_zero: bool):

@@ -81,7 +81,11 @@ def simhash_decompress(signs: tf.Tensor, scales: tf.Tensor, num_rows: int, seed:
                 packed_width(num_columns),
                 message="SimhashDecompress: `signs` must have ceil(n / 8) columns for `scales` of "
                 "length n",
-            )
+            ),
+            tf.debugging.assert_positive(
+                tf.shape(signs)[0],
+                message="SimhashDecompress: `signs` must have at least one row (num_bits >= 1)",
+            ),
         ]
     ):
         s = unpack_signs(signs, num_columns, scales.dtype)
