@@ -4,6 +4,12 @@ The op library `_matcomp_ops*.so` is compiled against the TensorFlow that is imp
 time and embeds that version in the library (cc/kernels/build_info.cc); the loader refuses a library built for
 another TF minor version (custom-op ABI) and falls back to the composites.
 
+Portable by default: on x86-64 the libraries are built for x86-64-v2 (any CPU TensorFlow runs
+on), and their per-element math (cc/core, `*_cpu.cc`) once more for x86-64-v3 (AVX2, FMA) and
+x86-64-v4 (AVX-512); the loaders take the best level the CPU runs (tf_matcomp/_isa.py).
+`TF_MATCOMP_MARCH=native` (or any -march value) builds one library for that target instead,
+as scripts/demo.sh does for the machine it runs on.
+
 `TF_MATCOMP_CUDA=1` adds the GPU kernels (cc/kernels/*.cu.cc, compiled by nvcc for sm_80 and
 sm_90 plus sm_90 PTX, cudart linked statically when the toolkit has libcudart_static.a). nvcc is
 `TF_MATCOMP_NVCC`, else `nvcc` on PATH, else `$CUDA_HOME/bin/nvcc`; `TF_MATCOMP_CUDA_INCLUDE` and
@@ -13,10 +19,13 @@ from NVIDIA's pip wheels. Without it nothing CUDA is compiled or linked.
 
 import concurrent.futures
 import glob
+import importlib.util
 import os
+import platform
 import shlex
 import shutil
 import subprocess
+import sys
 import sysconfig
 
 from setuptools import Extension, find_packages, setup
@@ -155,10 +164,76 @@ class CudaToolkit:
         )
 
 
-def _arch_flags():
-    """-march=native unless TF_MATCOMP_MARCH says otherwise (e.g. 'x86-64-v3' for a wheel)."""
-    march = os.environ.get("TF_MATCOMP_MARCH", "native")
+def _load_isa_module():
+    """tf_matcomp/_isa.py, which names the ISA levels the loaders choose from (read here
+    without importing the package)."""
+    spec = importlib.util.spec_from_file_location(
+        "_isa", os.path.join(HERE, "tf_matcomp", "_isa.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ISA = _load_isa_module()
+MARCH_ENV = "TF_MATCOMP_MARCH"
+
+
+def _builds():
+    """[(march, level)], the baseline first (level None: the plain library names).
+
+    `TF_MATCOMP_MARCH` set: one build with that -march ("" for the compiler's default, "native"
+    for this CPU only). Unset, on x86-64: the portable build, baseline x86-64-v2 plus the hot
+    code again for each of ISA.VARIANT_LEVELS, which the loaders pick from at load time.
+    """
+    march = os.environ.get(MARCH_ENV)
+    if march is not None:
+        return [(march.strip() or None, None)]
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return [(None, None)]
+    return [(ISA.BASELINE, None)] + [(level, level) for level in ISA.VARIANT_LEVELS]
+
+
+def _march_flags(march):
     return [f"-march={march}"] if march else []
+
+
+def _is_hot(source):
+    """The per-element math (cc/core and the `*_cpu.cc` kernels): compiled once per ISA level.
+    The rest (op registration, validation, bindings) is compiled once, for the baseline."""
+    relative = os.path.relpath(source, HERE)
+    return relative.startswith(os.path.join("cc", "core", "")) or relative.endswith("_cpu.cc")
+
+
+def _progress(message):
+    """One line per build step. pip hides a build's output unless -v, so where stderr is not a
+    terminal the line also goes to the controlling terminal, if there is one."""
+    line = f"[tf_matcomp build] {message}"
+    print(line, file=sys.stderr, flush=True)
+    if not sys.stderr.isatty():
+        try:
+            with open("/dev/tty", "w") as tty:
+                tty.write(line + "\n")
+        except OSError:
+            pass
+
+
+def _check_build_requirements(needs_pybind11):
+    """Fails in seconds, naming what is missing, instead of minutes into the build."""
+    missing = []
+    for module in ("tensorflow",) + (("pybind11",) if needs_pybind11 else ()):
+        if importlib.util.find_spec(module) is None:
+            missing.append(module)
+    compiler = os.environ.get("CXX", "g++")
+    if shutil.which(compiler) is None:
+        missing.append(f"a C++ compiler ({compiler}; set CXX to choose another)")
+    if missing:
+        raise SystemExit(
+            "tf_matcomp: the native build needs " + ", ".join(missing) + ". Install them "
+            "(e.g. `pip install pybind11 tensorflow-cpu==2.21.*`, Debian `apt-get install g++`) "
+            "or build with isolation (`pip install .`), which brings its own pybind11 and "
+            "TensorFlow."
+        )
 
 
 def _is_stale(obj, flags):
@@ -216,64 +291,158 @@ def _parallel_compile(compiler, sources, flags, build_temp, nvcc=None):
         return list(pool.map(compile_one, sources))
 
 
+def _variant_files():
+    """The file names a portable build writes beside the baseline libraries."""
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    for level in ISA.VARIANT_LEVELS:
+        yield ISA.ops_library_file(level)
+        yield ISA.core_module_name(level) + suffix
+
+
+def _link(compiler, objects, output, flags):
+    _progress(f"linking {os.path.relpath(output, HERE)}")
+    subprocess.run(compiler + ["-shared", "-o", output] + objects + flags, check=True)
+
+
 class BuildNative(build_ext):
-    """Compiles the op library with the tf.sysconfig flags, the core module with pybind11's."""
+    """Compiles the op library with the tf.sysconfig flags, the core module with pybind11's;
+    in a portable build (see `_builds`) each once per ISA level, sharing the cold objects."""
+
+    def run(self):
+        _check_build_requirements(
+            needs_pybind11=any(e.name.endswith("_core") for e in self.extensions)
+        )
+        super().run()
 
     def build_extension(self, ext):
         output = self.get_ext_fullpath(ext.name)
         os.makedirs(os.path.dirname(output), exist_ok=True)
         compiler = [os.environ.get("CXX", "g++")]
         # -DNDEBUG: no Eigen debug assertions (an abort) in release builds.
-        common = [
-            "-std=c++17",
-            "-O3",
-            "-DNDEBUG",
-            "-fPIC",
-            "-g0",
-            "-Wall",
-            "-I" + HERE,
-        ] + _arch_flags()
+        common = ["-std=c++17", "-O3", "-DNDEBUG", "-fPIC", "-g0", "-Wall", "-I" + HERE]
+        # e.g. the sanitizer build of scripts/sanitize.sh; also passed to the link.
+        extra_flags = shlex.split(os.environ.get("TF_MATCOMP_EXTRA_FLAGS", ""))
+        common += extra_flags
         temp = os.path.join(self.build_temp, ext.name.replace(".", "_"))
+        builds = _builds()
+        if len(builds) == 1:  # the loaders would prefer a level's file left by a portable build
+            for name in _variant_files():
+                stale = os.path.join(os.path.dirname(output), name)
+                if os.path.exists(stale):
+                    os.remove(stale)
         if ext.name.endswith("_matcomp_ops"):
-            import tensorflow as tf  # only needed (and only importable) for the op library
-
-            os.makedirs(temp, exist_ok=True)
-            with open(os.path.join(temp, VERSION_HEADER), "w") as f:
-                f.write(f'#define TF_MATCOMP_BUILT_FOR_TF "{tf.__version__}"\n')
-            flags = common + ["-I" + temp] + _tf_compile_flags(tf) + QUIET_TF_HEADERS
-            sources, nvcc, link = ext.sources, None, []
-            if _cuda_requested():
-                cuda = CudaToolkit()
-                flags += cuda.host_flags(os.path.join(temp, "cuda_shim"))
-                sources = _sources("cc/kernels/*.cc", "cc/core/*.cc", cuda=True)
-                nvcc, link = cuda.nvcc, cuda.link_flags()
-            objects = _parallel_compile(compiler, sources, flags, temp, nvcc)
-            subprocess.run(
-                compiler
-                + ["-shared", "-o", output]
-                + objects
-                + tf.sysconfig.get_link_flags()
-                + link,
-                check=True,
-            )
+            self._build_op_library(ext, output, compiler, common, extra_flags, temp, builds)
         else:
-            import pybind11
-            import tensorflow as tf  # the core uses Eigen, which TF's include dir ships
+            self._build_core(ext, output, compiler, common, extra_flags, temp, builds)
 
-            flags = (
-                common
-                + [
-                    "-fvisibility=hidden",
-                    "-I" + pybind11.get_include(),
-                    "-I" + sysconfig.get_paths()["include"],
-                ]
-                + _tf_compile_flags(tf)
+    def copy_extensions_to_source(self):
+        """--inplace: setuptools copies the baseline libraries; the level files go along, and
+        a single build removes those of an earlier portable build."""
+        super().copy_extensions_to_source()
+        source_dir = self.get_finalized_command("build_py").get_package_dir("tf_matcomp")
+        built_dir = os.path.join(self.build_lib, "tf_matcomp")
+        for name in _variant_files():
+            built, inplace = os.path.join(built_dir, name), os.path.join(source_dir, name)
+            if os.path.exists(built):
+                self.copy_file(built, inplace, level=self.verbose)
+            elif os.path.exists(inplace):
+                os.remove(inplace)
+
+    def _compile(self, compiler, sources, flags, temp, what, nvcc=None):
+        if sources:
+            _progress(f"compiling {len(sources)} {what} files (incremental)")
+        return _parallel_compile(compiler, sources, flags, temp, nvcc)
+
+    def _build_op_library(self, ext, output, compiler, common, extra_flags, temp, builds):
+        import tensorflow as tf  # only needed (and only importable) for the op library
+
+        os.makedirs(temp, exist_ok=True)
+        with open(os.path.join(temp, VERSION_HEADER), "w") as f:
+            f.write(f'#define TF_MATCOMP_BUILT_FOR_TF "{tf.__version__}"\n')
+        flags = common + ["-I" + temp] + _tf_compile_flags(tf) + QUIET_TF_HEADERS
+        sources, nvcc, link = ext.sources, None, []
+        if _cuda_requested():
+            cuda = CudaToolkit()
+            flags += cuda.host_flags(os.path.join(temp, "cuda_shim"))
+            sources = _sources("cc/kernels/*.cc", "cc/core/*.cc", cuda=True)
+            nvcc, link = cuda.nvcc, cuda.link_flags()
+        hot = [s for s in sources if _is_hot(s)]
+        baseline_march = builds[0][0]
+        cold_objects = self._compile(
+            compiler,
+            [s for s in sources if not _is_hot(s)],
+            flags + _march_flags(baseline_march),
+            os.path.join(temp, "shared"),
+            "op library",
+            nvcc,
+        )
+        for march, level in builds:
+            hot_objects = self._compile(
+                compiler,
+                hot,
+                flags + _march_flags(march),
+                os.path.join(temp, level or "base"),
+                f"math ({march or 'default'})",
             )
-            objects = _parallel_compile(compiler, ext.sources, flags, temp)
-            extra = shlex.split(os.environ.get("LDFLAGS", ""))
-            subprocess.run(
-                compiler + ["-shared", "-o", output] + objects + extra + ["-lpthread"], check=True
+            target = (
+                output
+                if level is None
+                else os.path.join(os.path.dirname(output), ISA.ops_library_file(level))
             )
+            # The hot objects first: the linker keeps their copies of shared inline code.
+            _link(
+                compiler,
+                hot_objects + cold_objects,
+                target,
+                tf.sysconfig.get_link_flags() + link + extra_flags,
+            )
+
+    def _build_core(self, ext, output, compiler, common, extra_flags, temp, builds):
+        import pybind11
+        import tensorflow as tf  # the core uses Eigen, which TF's include dir ships
+
+        flags = (
+            common
+            + [
+                "-fvisibility=hidden",
+                "-I" + pybind11.get_include(),
+                "-I" + sysconfig.get_paths()["include"],
+            ]
+            + _tf_compile_flags(tf)
+        )
+        module_source = os.path.join(HERE, "cc", "python", "module.cc")
+        bindings = [s for s in ext.sources if not _is_hot(s) and s != module_source]
+        hot = [s for s in ext.sources if _is_hot(s)]
+        cold_objects = self._compile(
+            compiler,
+            bindings,
+            flags + _march_flags(builds[0][0]),
+            os.path.join(temp, "shared"),
+            "core binding",
+        )
+        link = shlex.split(os.environ.get("LDFLAGS", "")) + extra_flags + ["-lpthread"]
+        for march, level in builds:
+            name = "_core" if level is None else ISA.core_module_name(level)
+            level_flags = flags + _march_flags(march)
+            level_temp = os.path.join(temp, level or "base")
+            objects = self._compile(
+                compiler, hot, level_flags, level_temp, f"math ({march or 'default'})"
+            )
+            objects += self._compile(
+                compiler,
+                [module_source],
+                level_flags + [f"-DMATCOMP_CORE_MODULE={name}"],
+                level_temp,
+                "module",
+            )
+            target = (
+                output
+                if level is None
+                else os.path.join(
+                    os.path.dirname(output), name + sysconfig.get_config_var("EXT_SUFFIX")
+                )
+            )
+            _link(compiler, objects + cold_objects, target, link)
 
 
 class BuildPyWithConstants(build_py):

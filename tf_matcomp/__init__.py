@@ -24,6 +24,14 @@ __all__ = [
 
 
 def __getattr__(name: str):
+    if name == "_core":  # `from tf_matcomp import _core`: the best ISA build (see _isa)
+        from tf_matcomp import _core_loader
+
+        module = _core_loader.core()
+        if module is None:
+            raise AttributeError(f"tf_matcomp._core: {_core_loader.unavailable_reason()}")
+        globals()["_core"] = module
+        return module
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
     if name in _FROM_APPLY:

@@ -1,4 +1,5 @@
-"""The C++ core module `tf_matcomp._core`, when it is there.
+"""The C++ core module `tf_matcomp._core`, when it is there (the build for the best ISA level
+this CPU runs, where a portable build holds several: see `tf_matcomp._isa`).
 
 `import tf_matcomp` never needs it. The NumPy update paths that use it (simhash, k-means) ask
 `core_or_warn`; without it they warn once, naming why, and run the TF op instead (the same
@@ -6,17 +7,25 @@ algorithm: native kernel or composite).
 """
 
 import functools
+import importlib
 import warnings
 from typing import Optional
+
+from tf_matcomp import _isa
 
 
 @functools.lru_cache(maxsize=None)
 def _load():
+    # A portable build also holds `_core_x86_64_v3` / `_v4`: the best one this CPU runs first.
+    for level in _isa.preferred_levels():
+        try:
+            return importlib.import_module(f"tf_matcomp.{_isa.core_module_name(level)}"), None
+        except ImportError:
+            continue
     try:
-        from tf_matcomp import _core
+        return importlib.import_module("tf_matcomp._core"), None
     except ImportError as error:
         return None, f"tf_matcomp._core failed to import ({error})"
-    return _core, None
 
 
 def core():

@@ -1,7 +1,8 @@
 """Finds and loads the native op library once, lazily, and says why when it cannot.
 
-The library is looked for inside the installed package (`tf_matcomp/_matcomp_ops*.so`), or at the
-path in `TF_MATCOMP_OPS_LIBRARY` (used by the Bazel build). `TF_MATCOMP_FORCE_COMPOSITE=1` skips
+The library is looked for inside the installed package (`tf_matcomp/_matcomp_ops*.so`, the build
+for the best ISA level this CPU runs where a portable build holds several, see `tf_matcomp._isa`),
+or at the path in `TF_MATCOMP_OPS_LIBRARY` (used by the Bazel build). `TF_MATCOMP_FORCE_COMPOSITE=1` skips
 it, and every op then runs its pure-TF composite.
 """
 
@@ -13,6 +14,8 @@ import warnings
 from typing import NamedTuple, Optional
 
 import tensorflow as tf
+
+from tf_matcomp import _isa
 
 FORCE_COMPOSITE_ENV = "TF_MATCOMP_FORCE_COMPOSITE"
 LIBRARY_PATH_ENV = "TF_MATCOMP_OPS_LIBRARY"
@@ -33,11 +36,24 @@ class NativeLibrary(NamedTuple):
     gpu_kernels: bool = False
 
 
+def variant_path(level: str) -> str:
+    """Where a portable build puts the op library built for ISA `level` (see `_isa`)."""
+    return os.path.join(_PACKAGE_DIR, _isa.ops_library_file(level))
+
+
 def _find_library() -> Optional[str]:
     explicit = os.environ.get(LIBRARY_PATH_ENV)
     if explicit:
         return explicit
-    candidates = sorted(glob.glob(os.path.join(_PACKAGE_DIR, "_matcomp_ops*.so")))
+    for level in _isa.preferred_levels():
+        if os.path.exists(variant_path(level)):
+            return variant_path(level)
+    variants = {variant_path(level) for level in _isa.VARIANT_LEVELS}
+    candidates = sorted(
+        path
+        for path in glob.glob(os.path.join(_PACKAGE_DIR, "_matcomp_ops*.so"))
+        if path not in variants
+    )
     return candidates[0] if candidates else None
 
 
