@@ -12,7 +12,7 @@ import tensorflow as tf
 import method_contract as contract
 import tf_matcomp.keras as mk
 from conftest import run_in_mode
-from tf_matcomp import cli, compression_wrapper
+from tf_matcomp import cli, compression_wrapper, demo
 from tf_matcomp.compressors import input_output, registry
 from tf_matcomp.hparams import HParams
 
@@ -199,7 +199,6 @@ def test_sizes_and_ratio_are_exact(dtype):
     for name, count in values.items():
         form = _form(name, dtype=dtype)
         assert form.nbytes() == count * dtype.size
-        assert form.nbytes() == input_output.stored_values(*SHAPE, form.sides) * dtype.size
         apply = compression_wrapper.get_apply_compression(_spec(SPECS[name]))
         apply.apply_compression(tf.Variable(tf.zeros(SHAPE, dtype)), scope="w")
         op = apply.get_last_compression_op()
@@ -438,3 +437,14 @@ def test_cli_compress_with_the_method(rng, tmp_path, capsys):
     assert "input_output" in capsys.readouterr().out
     loaded = tf.keras.models.load_model(out, custom_objects=mk.custom_objects())
     assert mk.compression_ratio(loaded) > 2
+
+
+def test_the_demo_rows_shrink_both_compressed_layers_of_the_demo_mlp():
+    rows = [s for s in demo.settings(False, 10, 12) if s.method == "input/output"]
+    assert [row.label for row in rows] == ["in 32/4", "in+out 32/4", "in 64/8"]
+    model = demo.build_mlp(64, 10, seed=0)
+    for row in rows:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", mk.LayerGrowthWarning)
+            compressed = mk.compress_model(model, row.spec, layers=demo.LAYERS_TO_COMPRESS)
+        assert len(mk.compressed_layers(compressed)) == 2

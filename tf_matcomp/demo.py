@@ -157,12 +157,12 @@ def settings(quick: bool, steps_per_epoch: int, epochs: int) -> List[Setting]:
         ],
         "inout": [
             ("in 32/4", "input_block_size=32,input_compression_factor=4"),
-            ("in 64/8", "input_block_size=64,input_compression_factor=8"),
             (
                 "in+out 32/4",
                 "input_block_size=32,input_compression_factor=4,compress_output=True,"
                 "output_block_size=32,output_compression_factor=4",
             ),
+            ("in 64/8", "input_block_size=64,input_compression_factor=8"),
         ],
     }
     chosen = []

@@ -16,7 +16,8 @@ from `apply_compression`): rows are the input, columns the output. With A [m, n]
 so b_i²/f_i + (m/f_i)(n/f_o) + b_o²/f_o values are stored (the B or D term only when its
 side is on). Block k of x (entries k·b_i … (k+1)·b_i − 1) meets B; products never form Â
 when the factored route is cheaper. A convolution mixes every row of its kernel view, so
-`conv` goes through Â.
+`conv` goes through Â. One block on the only side (b_i = m, no output side, or the mirror) is
+a rank-m/f_i product Â = B·C (`low_rank_factors`: strip then uses stock layers).
 
 Initialisation: where graph_compression drew B, C and D at random (and then never used A
 or alpha), the factors are fitted to A at the first firing and blended in by the alpha
@@ -36,7 +37,6 @@ block size set on a side that is off is a ValueError, as are both sides off. Its
 x meets A's columns: the output side above.
 """
 
-import itertools
 from typing import Dict, List, Optional, Tuple
 
 # {"input": (block size, factor) or None when the side is off, "output": ...}
@@ -146,11 +146,6 @@ def array_shapes(m: int, n: int, sides: Sides) -> Dict[str, Tuple[int, int]]:
             core[axis] //= factor
     shapes["c_matrix"] = (core[0], core[1])
     return shapes
-
-
-def stored_values(m: int, n: int, sides: Sides) -> int:
-    """b_i²/f_i + (m/f_i)(n/f_o) + b_o²/f_o (a projection term only for a side that is on)."""
-    return sum(rows * cols for rows, cols in array_shapes(m, n, sides).values())
 
 
 def _blockwise(x: tf.Tensor, projection: tf.Tensor) -> tf.Tensor:
@@ -367,31 +362,36 @@ class InputOutputCompressor(base.MatrixCompressorInterface):
     def hparams_for_ratio(cls, shape, ratio: float, spec: HParams) -> Dict[str, int]:
         """Block sizes and factors, on the sides the spec turns on, closest to `ratio`: of the
         settings at least `ratio` times smaller, the one storing the most values (then the
-        largest blocks); the one storing the fewest when none is."""
+        largest blocks); the one storing the fewest (then the largest blocks) when none is.
+        Every block size dividing its axis and factor > 1 dividing its block is tried."""
         m, n = base.matrix_shape(shape)
         sides = side_settings(spec)
 
-        def choices(side, size):
+        def options(side, size):
+            """(settings, projection values, reduced size, block size) per setting of a side."""
             if sides[side] is None:
-                return [None]
-            return [(b, f) for b in divisors(size) for f in divisors(b) if f > 1]
+                return [None], np.zeros(1, np.int64), np.array([size]), np.zeros(1, np.int64)
+            settings = [(b, f) for b in divisors(size) for f in divisors(b) if f > 1]
+            projection = np.array([b * b // f for b, f in settings], np.int64)
+            reduced = np.array([size // f for _, f in settings], np.int64)
+            return settings, projection, reduced, np.array([b for b, _ in settings])
 
-        settings = [
-            {"input": i, "output": o}
-            for i, o in itertools.product(choices("input", m), choices("output", n))
-        ]
-
-        def key(setting):
-            blocks = sum(s[0] for s in setting.values() if s is not None)
-            return stored_values(m, n, setting), blocks
-
-        reaching = [s for s in settings if m * n >= ratio * stored_values(m, n, s)]
-        best = max(reaching, key=key) if reaching else min(settings, key=key)
+        inputs, projection_in, rows, blocks_in = options("input", m)
+        outputs, projection_out, cols, blocks_out = options("output", n)
+        # b_i²/f_i + (m/f_i)(n/f_o) + b_o²/f_o for every (input, output) setting pair at once.
+        stored = (projection_in[:, None] + rows[:, None] * cols[None, :] + projection_out).ravel()
+        blocks = (blocks_in[:, None] + blocks_out[None, :]).ravel()
+        reaching = np.flatnonzero(m * n >= ratio * stored)
+        if reaching.size:  # np.lexsort sorts by its last key first
+            pick = reaching[np.lexsort((blocks[reaching], stored[reaching]))[-1]]
+        else:
+            pick = np.lexsort((-blocks, stored))[0]
+        i, o = np.unravel_index(pick, (len(inputs), len(outputs)))
         overrides = {}
-        for side, setting in best.items():
+        for side, setting in (("input", inputs[i]), ("output", outputs[o])):
             if setting is not None:
                 _, block_name, factor_name = SIDE_HPARAMS[side]
-                overrides[block_name], overrides[factor_name] = setting
+                overrides[block_name], overrides[factor_name] = map(int, setting)
         return overrides
 
     def validate_shape(self, shape):
