@@ -209,7 +209,7 @@ def test_sizes_and_ratio_are_exact(dtype):
 
 
 def test_config_round_trip_and_labels():
-    for name, label in (("input", "in 8/4"), ("output", "out 8/2"), ("both", "in 8/4, out 8/2")):
+    for name, label in (("input", "in8/4"), ("output", "out8/2"), ("both", "in8/4+out8/2")):
         form = _form(name, dtype=tf.float64)
         again = registry.form_from_config(form.get_config())
         assert again.get_config() == form.get_config() and again.variables() == form.variables()

@@ -57,7 +57,7 @@ SIDE_HPARAMS = {
     "input": ("compress_input", "input_block_size", "input_compression_factor"),
     "output": ("compress_output", "output_block_size", "output_compression_factor"),
 }
-SIDE_NAMES = {"input": "in", "output": "out"}  # in form labels
+SIDE_NAMES = {"input": "in", "output": "out"}  # in form labels: "in32/4+out8/2"
 
 
 def side_setting(side: str, on, block, factor) -> Optional[Tuple[int, int]]:
@@ -198,8 +198,8 @@ class InputOutputForm(CompressedForm):
         return [(name, shapes[name], self.dtype) for name in factor_names_for(self.sides)]
 
     def label(self) -> str:
-        return ", ".join(
-            f"{SIDE_NAMES[side]} {s[0]}/{s[1]}" for side, s in self.sides.items() if s is not None
+        return "+".join(
+            f"{SIDE_NAMES[side]}{s[0]}/{s[1]}" for side, s in self.sides.items() if s is not None
         )
 
     def _split(self, arrays):
