@@ -156,7 +156,16 @@ def _blockwise(x: tf.Tensor, projection: tf.Tensor) -> tf.Tensor:
 
 class InputOutputForm(CompressedForm):
     """W = diag(B, …) · C · diag(D, …): B [b_i, b_i/f_i] (`b_matrix`, with compress_input),
-    C [m/f_i, n/f_o] (`c_matrix`), D [b_o/f_o, b_o] (`d_matrix`, with compress_output)."""
+    C [m/f_i, n/f_o] (`c_matrix`), D [b_o/f_o, b_o] (`d_matrix`, with compress_output).
+
+    Args:
+      rows, cols, dtype, implementation: as `CompressedForm`.
+      input_block_size, input_compression_factor: b_i and f_i; 0 and 0 for no input side.
+      output_block_size, output_compression_factor: b_o and f_o; 0 and 0 for no output side.
+
+    Raises:
+      ValueError: the rules of `side_setting` and `require_blocks_fit`, or no side at all.
+    """
 
     kind = "input_output"
 
