@@ -2,18 +2,16 @@
 update option in every mode (eager, tf.function, jit_compile, TF1 graph), loop == mask, Keras
 compress / strip / export, the CLI and bad hparams."""
 
-import warnings
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import method_contract as contract
 import tf_matcomp.keras as mk
-from tf_matcomp import cli, compression_op, compression_wrapper
+from tf_matcomp import cli, compression_wrapper
 from tf_matcomp.compressors import block_diagonal, mixed_block, registry
 
 SHAPE = (24, 16)
-ONE_SHOT = mk.ONE_SHOT_SCHEDULE
 BLOCK = "compression_option=10,block_compression_factor=4"
 MIXED = "compression_option=12,compression_factor=4,num_bases=3"
 SPECS = {
@@ -23,8 +21,7 @@ SPECS = {
 }
 
 
-def _spec(text):
-    return compression_op.CompressionOp.get_default_hparams().parse(text)
+_spec = contract.parse
 
 
 def _compressor(text):
@@ -177,18 +174,11 @@ def test_bad_hparams_are_value_errors_naming_them(text, name):
 
 
 # --- every update option in every mode ------------------------------------------------------------
-def _eager_op(text, update_option, a):
-    spec = _spec(f"{text},update_option={update_option},{ONE_SHOT}")
-    apply = compression_wrapper.get_apply_compression(spec)
-    apply.apply_compression(tf.Variable(a), scope="w")
-    return apply.get_last_compression_op()
-
-
 @pytest.mark.parametrize("name", sorted(SPECS))
 @pytest.mark.parametrize("update_option", [0, 1, 2, 3])
 def test_update_options_eagerly(name, update_option, rng):
     a = rng.standard_normal(SHAPE).astype(np.float32)
-    op = _eager_op(SPECS[name], update_option, a)
+    op = contract.eager_op(SPECS[name], update_option, a)
     fired = bool(op.update(0))
     fired = op.run_update_step(step_number=0) or fired
     if update_option == 3:
@@ -206,89 +196,27 @@ def test_update_options_eagerly(name, update_option, rng):
 @pytest.mark.parametrize("jit", [False, True])
 def test_tf_op_updates_in_tf_function_and_xla(name, jit, rng):
     a = rng.standard_normal(SHAPE).astype(np.float32)
-    op = _eager_op(SPECS[name], 0, a)
-
-    @tf.function(jit_compile=jit)
-    def step(x):
-        op.update(tf.constant(0, tf.int64))
-        return op.get_apply_matmul(x)
-
-    x = rng.standard_normal((3, SHAPE[1])).astype(np.float32)
-    out = step(tf.constant(x)).numpy()
-    assert float(op.alpha) == 0.0
-    oracle = _oracle(name, [np.asarray(f) for f in op.factor_variables])
-    reference = _oracle(name, _compressor(SPECS[name]).static_matrix_compressor(a))
-    np.testing.assert_allclose(oracle, reference, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(step(tf.constant(x)).numpy(), x @ oracle.T, rtol=1e-4, atol=1e-4)
-    assert out.shape == (3, SHAPE[0])
+    oracle, compressor = lambda f: _oracle(name, f), _compressor(SPECS[name])
+    contract.check_tf_op_update_in_function(SPECS[name], a, oracle, compressor, rng, jit)
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 @pytest.mark.parametrize("update_option", [0, 1, 2, 3])
 def test_tf1_graph(name, update_option, rng):
     a = rng.standard_normal(SHAPE).astype(np.float32)
-    with tf.Graph().as_default():
-        step = tf.compat.v1.train.get_or_create_global_step()
-        spec = _spec(f"{SPECS[name]},update_option={update_option},{ONE_SHOT}")
-        apply = compression_wrapper.get_apply_compression(spec, global_step=step)
-        weight = apply.apply_compression(tf.compat.v1.get_variable("w", initializer=a), "layer")
-        update = apply.all_update_op()
-        with tf.compat.v1.Session() as sess:
-            sess.run(tf.compat.v1.global_variables_initializer())
-            sess.run(update)
-            if update_option in (1, 2):
-                apply.run_update_step(sess, step_number=0)
-            op = apply.get_last_compression_op()
-            alpha, w, factors = sess.run([op.alpha, weight, op.factor_variables])
-    if update_option == 3:
-        assert alpha == 1.0
-        np.testing.assert_array_equal(w, a)
-        return
-    assert alpha == 0.0
-    np.testing.assert_allclose(w, _oracle(name, factors), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(
-        w, _oracle(name, _compressor(SPECS[name]).static_matrix_compressor(a)), rtol=1e-4, atol=1e-4
-    )
+    oracle, compressor = lambda f: _oracle(name, f), _compressor(SPECS[name])
+    contract.check_tf1_graph(SPECS[name], update_option, a, oracle, compressor, rng)
 
 
 # --- Keras, strip, export, CLI ----------------------------------------------------------------------
-def _mlp(rng):
-    inputs = tf.keras.Input((24,))
-    hidden = tf.keras.layers.Dense(16, activation="relu", name="hidden")(inputs)
-    model = tf.keras.Model(inputs, tf.keras.layers.Dense(8, name="out")(hidden))
-    for w in model.weights:
-        w.assign(rng.standard_normal(w.shape).astype(np.float32) * 0.5)
-    return model
-
-
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_keras_compress_strip_and_export(name, rng, tmp_path):
-    model = _mlp(rng)
+    model = contract.mlp(rng)
     spec = SPECS[name].replace("block_compression_factor=4", "block_compression_factor=8")
     spec = spec.replace("compression_factor=4,num_bases=3", "compression_factor=8,num_bases=1")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", mk.LayerGrowthWarning)
-        compressed = mk.compress_model(model, f"{spec},{ONE_SHOT}", layers=["hidden", "out"])
-    for layer in mk.compressed_layers(compressed):
-        layer.run_alpha_update(0)
+    compressed, stripped = contract.compress_and_strip(model, spec, layers=["hidden", "out"])
     x = rng.standard_normal((5, 24)).astype(np.float32)
-    expected = compressed(x).numpy()
-    stripped = mk.strip_compression(compressed)
-    assert not mk.compressed_layers(stripped)
-    np.testing.assert_allclose(stripped(x).numpy(), expected, rtol=1e-5, atol=1e-5)
-    dense_bytes = mk.model_size(model).bytes
-    assert mk.model_size(stripped).bytes < dense_bytes
-    assert mk.compression_ratio(stripped) == pytest.approx(
-        dense_bytes / mk.model_size(stripped).bytes
-    )
-    assert mk.compression_ratio(compressed) == pytest.approx(mk.compression_ratio(stripped))
-    path = str(tmp_path / "m.keras")
-    stripped.save(path)
-    loaded = tf.keras.models.load_model(path)
-    np.testing.assert_allclose(loaded(x).numpy(), expected, rtol=1e-5, atol=1e-5)
-    stripped.export(str(tmp_path / "saved"))
-    served = tf.saved_model.load(str(tmp_path / "saved"))
-    np.testing.assert_allclose(served.serve(x).numpy(), expected, rtol=1e-5, atol=1e-5)
+    contract.check_deployed(model, compressed, stripped, x, tmp_path)
 
 
 @pytest.mark.parametrize("method", [block_diagonal.METHOD, mixed_block.METHOD])
@@ -302,7 +230,7 @@ def test_ratio_hook_reaches_the_target(method):
 @pytest.mark.parametrize("name", ["block", "mixedblock"])
 def test_cli_compress_with_the_method(name, rng, tmp_path, capsys):
     source, out = str(tmp_path / "in.keras"), str(tmp_path / "out.keras")
-    _mlp(rng).save(source)
+    contract.mlp(rng).save(source)
     assert cli.main(["compress", source, "--method", name, "--ratio", "4", "-o", out]) == 0
     printed = capsys.readouterr().out
     assert registry.method_named(name).form_class.kind in printed
@@ -314,42 +242,18 @@ def test_cli_compress_with_the_method(name, rng, tmp_path, capsys):
 def test_stripped_model_converts_to_tflite_with_builtin_ops(name, rng):
     inputs = tf.keras.Input((24,))
     model = tf.keras.Model(inputs, tf.keras.layers.Dense(16, name="hidden")(inputs))
-    compressed = mk.compress_model(model, f"{SPECS[name]},{ONE_SHOT}")
-    mk.compressed_layers(compressed)[0].run_alpha_update(0)
-    stripped = mk.strip_compression(compressed)
-    converter = tf.lite.TFLiteConverter.from_keras_model(stripped)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    interpreter = tf.lite.Interpreter(model_content=converter.convert())
-    interpreter.allocate_tensors()
-    x = rng.standard_normal((1, 24)).astype(np.float32)
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-    interpreter.invoke()
-    out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    np.testing.assert_allclose(out, stripped(x).numpy(), rtol=1e-5, atol=1e-5)
+    _, stripped = contract.compress_and_strip(model, SPECS[name])
+    contract.check_tflite_builtins(stripped, rng.standard_normal((1, 24)).astype(np.float32))
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_fit_with_the_callback_trains_the_factors(name, rng):
-    model = _mlp(rng)
-    schedule = "begin_compression_step=0,compression_frequency=2,alpha_decrement_value=0.5"
-    compressed = mk.compress_model(model, f"{SPECS[name]},{schedule}", layers=["hidden"])
-    compressed.compile("adam", "mse")
-    x = rng.standard_normal((64, 24)).astype(np.float32)
-    y = rng.standard_normal((64, 8)).astype(np.float32)
-    (layer,) = mk.compressed_layers(compressed)
-    compressed.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[mk.CompressionCallback()])
-    assert float(layer.alpha) == 0.0
-    fitted = _compressor(SPECS[name]).static_matrix_compressor(
-        np.asarray(layer.compression.op.a_matrix_tfvar)
-    )
-    trained = [np.asarray(v) for v in layer.compression.op.factor_variables]
-    assert any(not np.allclose(t, f) for t, f in zip(trained, fitted))
-    trainable = {id(v) for v in compressed.trainable_variables}
-    assert all(id(v) in trainable for v in layer.compression.op.factor_variables)
+    compressor = _compressor(SPECS[name])
+    contract.check_fit_trains_the_factors(contract.mlp(rng), SPECS[name], compressor, rng)
 
 
 def test_compress_model_raises_spec_errors_and_skips_shapes_that_do_not_fit(rng):
-    model = _mlp(rng)
+    model = contract.mlp(rng)
     with pytest.raises(ValueError, match="block_method"):
         mk.compress_model(model, f"{BLOCK},block_method=diag")
     with pytest.warns(mk.SkippedLayerWarning, match=r"block_compression_factor \(3\) must divide"):

@@ -9,13 +9,19 @@ from tf_matcomp import compression_op, compression_wrapper
 SPEC = "begin_compression_step=5,compression_frequency=5,alpha_decrement_value=0.2,rank=200"
 
 
+# What makes an option compress a 12x8 weight besides SPEC.
+OPTION_HPARAMS = {
+    4: "rank=8",  # k-means: 8 centroids
+    9: "input_block_size=4,input_compression_factor=2,compress_output=True,"
+    "output_block_size=4,output_compression_factor=2",
+}
+
+
 def _spec(option):
     spec = compression_op.CompressionOp.get_default_hparams().parse(
         f"{SPEC},compression_option={option}"
     )
-    if option == 4:
-        spec.rank = 8  # k-means: 8 centroids
-    return spec
+    return spec.parse(OPTION_HPARAMS.get(option))
 
 
 def _nudges(steps):
@@ -57,7 +63,7 @@ def _assert_same(history, other):
             np.testing.assert_array_equal(f, f2)
 
 
-@pytest.mark.parametrize("option", [1, 2, 3, 4])
+@pytest.mark.parametrize("option", [1, 2, 3, 4, 9])
 @pytest.mark.parametrize("save_at", [3, 7])  # before and after the first firing (step 5)
 def test_tf2_checkpoint_restore_mid_schedule_continues_identically(tmp_path, option, save_at):
     nudges = _nudges(range(20))

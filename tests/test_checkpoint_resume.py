@@ -1,6 +1,6 @@
 """Kill-and-resume of compressed Keras training: SIGKILL mid-schedule, restart, restore, continue.
 
-One model holds a CompressedDense for every method (compression_option 1–4) × update option
+One model holds a CompressedDense for every method (compression_option 1–4, 9) × update option
 (0 TF ops, 1 Python, 2 both), so each process covers the whole matrix. A training process saves
 at every epoch end with all five mechanisms at once — tf.train.Checkpoint, CheckpointManager,
 keras BackupAndRestore, ModelCheckpoint(save_weights_only=True) and ModelCheckpoint (full
@@ -27,6 +27,7 @@ from tf_matcomp import keras as mk
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 300
 MECHANISMS = ("checkpoint", "manager", "backup_and_restore", "weights_h5", "keras_file")
+LAYERS = 5 * 3  # the script's METHODS × UPDATE_OPTIONS
 
 _SCRIPT = r"""
 import json, os, sys, time
@@ -34,7 +35,13 @@ import numpy as np
 import tensorflow as tf
 from tf_matcomp import keras as mk
 
-METHODS, UPDATE_OPTIONS = (1, 2, 3, 4), (0, 1, 2)
+METHODS, UPDATE_OPTIONS = (1, 2, 3, 4, 9), (0, 1, 2)
+# What makes each option compress an 8x4 kernel (rank: a factor x100, or 8 k-means centroids).
+METHOD_HPARAMS = {
+    4: "rank=8",
+    9: "input_block_size=4,input_compression_factor=2,compress_output=True,"
+    "output_block_size=4,output_compression_factor=2",
+}
 STEPS_PER_EPOCH, EPOCHS, BATCH = 4, 3, 4
 RESUME_STEP = 2 * STEPS_PER_EPOCH  # the last save is after epoch 1 (steps 0..7)
 KILL_STEP = RESUME_STEP + 1  # killed after step 8 (a firing) ran
@@ -51,7 +58,7 @@ def build():
     branches = [
         mk.CompressedDense(
             4,
-            spec=f"compression_option={m},rank={8 if m == 4 else 200},update_option={u},"
+            spec=f"compression_option={m},{METHOD_HPARAMS.get(m, 'rank=200')},update_option={u},"
             + SCHEDULE,
             name=f"m{m}_u{u}",
             kernel_initializer=tf.keras.initializers.GlorotUniform(10 * m + u),
@@ -247,16 +254,16 @@ def test_killed_run_resumes_identically(runs, mechanism):
     ref_info, ref_final, ref_at_resume = reference
     names = ref_info["names"]
     assert info["names"] == names
-    # 12 layers × (kernel, bias, 2+ factors, alpha, last step, count, skipped) are all saved.
-    assert sum(name.endswith("/skipped_update_count") for name in names) == 12
+    # Every layer's kernel, bias, 2+ factors, alpha, last step, count and skipped are saved.
+    assert sum(name.endswith("/skipped_update_count") for name in names) == LAYERS
     # Restored mid-schedule (fired at 2 and 5; the killed process had also fired at 8) ...
-    assert info["alpha_at_resume"] == pytest.approx([0.6] * 12)
-    assert runs["killed"]["alpha"] == pytest.approx([0.4] * 12)
+    assert info["alpha_at_resume"] == pytest.approx([0.6] * LAYERS)
+    assert runs["killed"]["alpha"] == pytest.approx([0.4] * LAYERS)
     _assert_identical(names, at_resume, ref_at_resume, "at the restore point (step 8)")
     # ... and continued exactly as the uninterrupted run (fired at 8 and 11).
     _assert_identical(names, final, ref_final, "at the end of training")
     assert info["loss"] == ref_info["loss"]
-    assert info["alpha"] == ref_info["alpha"] == pytest.approx([0.2] * 12)
+    assert info["alpha"] == ref_info["alpha"] == pytest.approx([0.2] * LAYERS)
 
 
 def test_every_compression_weight_of_every_layer_kind_is_in_a_tf_checkpoint(tmp_path):

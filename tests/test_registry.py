@@ -22,6 +22,8 @@ SPECS = {
     "simhash": "rank=400",
     "dictionary": "rank=400",
     "kmeans": "rank=4,block_size=2",
+    "inout": "input_block_size=8,input_compression_factor=4,compress_output=True,"
+    "output_block_size=8,output_compression_factor=2",
     "block": "block_compression_factor=4",
     "mixedblock": "compression_factor=4,num_bases=2",
 }
@@ -60,6 +62,9 @@ def _dense_oracle(method, compressor, factors):
                 :, : block.shape[1]
             ] = block
         return dense
+    if method.name == "inout":
+        b, c, d = factors
+        return np.kron(np.eye(SHAPE[0] // 8), b) @ c @ np.kron(np.eye(SHAPE[1] // 8), d)
     if method.name == "mixedblock":
         bases, coefficients = factors
         return np.block([[np.tensordot(mix, bases, axes=1) for mix in row] for row in coefficients])
@@ -71,7 +76,7 @@ METHOD_IDS = [m.name for m in METHODS]
 
 
 def test_every_option_maps_to_its_method_and_apply_class():
-    assert registry.SUPPORTED_COMPRESSION_OPTIONS == (0, 1, 2, 3, 4, 10, 12)
+    assert registry.SUPPORTED_COMPRESSION_OPTIONS == (0, 1, 2, 3, 4, 9, 10, 12)
     assert registry.method_for_option(0) is registry.method_for_option(1)
     for option in registry.SUPPORTED_COMPRESSION_OPTIONS:
         method = registry.method_for_option(option)
@@ -96,7 +101,7 @@ def test_every_option_maps_to_its_method_and_apply_class():
 @pytest.mark.parametrize("option", [5, 8, -1, "1", None, 2.5])
 def test_unknown_options_name_the_hparam_and_list_the_known_ones(option):
     with pytest.raises(
-        ValueError, match=r"compression_option must be one of \(0, 1, 2, 3, 4, 10, 12\)"
+        ValueError, match=r"compression_option must be one of \(0, 1, 2, 3, 4, 9, 10, 12\)"
     ):
         registry.method_for_option(option)
 
@@ -184,7 +189,9 @@ def test_compression_op_products_use_the_form(method, rng):
         op.get_apply_embedding_lookup(ids).numpy(), w[ids], rtol=1e-5, atol=1e-5
     )
     # b_matrix_tfvar / c_matrix_tfvar name the factors the method's entry says.
-    for attribute, index in method.factor_attributes.items():
+    names = [name for name, _, _ in op.form.variables()]
+    for attribute, factor in method.factor_attributes.items():
+        index = names.index(factor) if isinstance(factor, str) else factor
         assert getattr(op, attribute) is op.factor_variables[index]
 
 

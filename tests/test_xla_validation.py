@@ -18,13 +18,19 @@ from tf_matcomp import compression_op, compression_wrapper, ops
 from tf_matcomp import keras as mk
 from tf_matcomp.compression_op import SkippedUpdateWarning
 
-OPTIONS = [1, 2, 3, 4]
+OPTIONS = [1, 2, 3, 4, 9]
 SCHEDULE = "begin_compression_step=0,compression_frequency=2,alpha_decrement_value=0.25"
+# What makes each option compress a 12x8 weight (rank: a factor x100, or 8 k-means centroids).
+OPTION_HPARAMS = {
+    4: "rank=8",
+    9: "input_block_size=4,input_compression_factor=2,compress_output=True,"
+    "output_block_size=4,output_compression_factor=2",
+}
 
 
 def _spec(option, update_option=0, use_tpu=False):
     return compression_op.CompressionOp.get_default_hparams().parse(
-        f"compression_option={option},rank={8 if option == 4 else 200},"
+        f"compression_option={option},{OPTION_HPARAMS.get(option, 'rank=200')},"
         f"update_option={update_option},use_tpu={use_tpu},{SCHEDULE}"
     )
 

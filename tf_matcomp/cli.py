@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=_MethodNames(),
         metavar="METHOD",
         help="a name of the method registry: lowrank (default), simhash, dictionary, kmeans, "
-        "block, mixedblock",
+        "inout, block, mixedblock",
     )
     size = compress.add_mutually_exclusive_group()
     size.add_argument(
@@ -100,8 +100,8 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="the method's own `rank` hparam, as graph_compression means it: a compression "
-        "factor x100 for lowrank/simhash/dictionary, the number of centroids for kmeans (block "
-        "and mixedblock have no rank: --ratio sizes them)",
+        "factor x100 for lowrank/simhash/dictionary, the number of centroids for kmeans (inout, "
+        "block and mixedblock have no rank: --ratio sizes them)",
     )
     compress.add_argument(
         "--block-size",

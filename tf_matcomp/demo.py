@@ -155,6 +155,15 @@ def settings(quick: bool, steps_per_epoch: int, epochs: int) -> List[Setting]:
             ("16 x 4-blocks", "rank=16,block_size=4"),
             ("64 x 8-blocks", "rank=64,block_size=8"),
         ],
+        "inout": [
+            ("in 32/4", "input_block_size=32,input_compression_factor=4"),
+            (
+                "in+out 32/4",
+                "input_block_size=32,input_compression_factor=4,compress_output=True,"
+                "output_block_size=32,output_compression_factor=4",
+            ),
+            ("in 64/8", "input_block_size=64,input_compression_factor=8"),
+        ],
     }
     chosen = []
     for name, levels in grid.items():

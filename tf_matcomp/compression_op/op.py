@@ -18,7 +18,7 @@ from tf_matcomp.compression_op.state import WeightState, layer_variable_factory,
 from tf_matcomp.compressors import registry
 from tf_matcomp.compressors.base import MatrixCompressorInterface
 from tf_matcomp.compressors.form import matmul_last_axis
-from tf_matcomp.compressors.method import DEFAULT_FACTOR_ATTRIBUTES
+from tf_matcomp.compressors.method import DEFAULT_FACTOR_ATTRIBUTES, factor_index
 from tf_matcomp.hparams import HParams
 
 
@@ -118,7 +118,8 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         create the op's state (e.g. a Keras layer's `add_weight`); default tf.Variable.
 
     Attributes (after get_apply_compression_op): a_matrix_tfvar, alpha, b_matrix_tfvar,
-    c_matrix_tfvar (the factors the method names so; see its registry entry),
+    c_matrix_tfvar (and d_matrix_tfvar for option 9: the factors the method names so, None
+    where absent; see its registry entry),
     factor_variables, last_alpha_update_step, alpha_update_count, skipped_update_count
     (updates skipped for non-finite factors, see `tf_matcomp.compression_op.updates`),
     state_variables, final_op (graph mode), update_op, uncompressed_size, compressed_size,
@@ -168,15 +169,18 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         which updates fire (both inclusive). compression_frequency (10): steps between firings.
         use_tpu (False): compute factors only with TF ops. compression_option (0): the method,
         see `tf_matcomp.compressors.registry` (0/1 low-rank, 2 simhash, 3 dictionary
-        learning, 4 k-means). rank (7; graph_compression's README says 100): low-rank,
-        simhash and dictionary learning read it as a compression factor ×100
+        learning, 4 k-means, 9 input/output, 10 block-diagonal, 12 mixed-block). rank (7;
+        graph_compression's README says 100): low-rank, simhash and dictionary learning read
+        it as a compression factor ×100
         (k = ceil(min(m,n)·100/rank) for low-rank), k-means as the number of centroids — see
         `tf_matcomp.compressors`. update_option (0): 0 TF ops, 1 Python, 2 both, 3 none.
         run_update_interval_check (1): with 0, a Python update without step_number uses step 1
         (as graph_compression). block_size (1): k-means block length. pruning_fraction (0.0):
         k-means pre-pruning. add_summary (True): in a graph, add tf.compat.v1 summaries when a
-        weight is compressed. The pruning and input/output-compression keys are accepted for
-        compatibility and not used by options 0–4.
+        weight is compressed. compress_input / input_block_size / input_compression_factor and
+        compress_output / output_block_size / output_compression_factor: option 9 (see
+        `tf_matcomp.compressors.input_output`). The pruning keys are accepted for
+        compatibility and not used.
         """
         return spec_lib.default_op_hparams()
 
@@ -230,12 +234,10 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         self.factor_variables = self._state.factor_variables
         method = registry.method_for_compressor(self.matrix_compressor)
         attributes = method.factor_attributes if method else DEFAULT_FACTOR_ATTRIBUTES
-        for attribute, index in attributes.items():
-            setattr(
-                self,
-                attribute,
-                self.factor_variables[index] if index < len(self.factor_variables) else None,
-            )
+        names = self.matrix_compressor.factor_names
+        for attribute, factor in attributes.items():
+            index = factor_index(factor, names, len(self.factor_variables))
+            setattr(self, attribute, None if index is None else self.factor_variables[index])
 
     def _require_global_step(self) -> None:
         if self._global_step is None:

@@ -9,6 +9,7 @@ from tf_matcomp.compressors.base import (
 from tf_matcomp.compressors.block_diagonal import BlockDiagonalCompressor, BlockDiagonalForm
 from tf_matcomp.compressors.dictionary_learning import DLMatrixCompressor, SparseCodeForm
 from tf_matcomp.compressors.form import CompressedForm
+from tf_matcomp.compressors.input_output import InputOutputCompressor, InputOutputForm
 from tf_matcomp.compressors.kmeans import KMeansForm, KmeansMatrixCompressor
 from tf_matcomp.compressors.low_rank import LowRankDecompMatrixCompressor, LowRankForm
 from tf_matcomp.compressors.method import Method
@@ -27,6 +28,8 @@ __all__ = [
     "CompressedForm",
     "DLMatrixCompressor",
     "FactorSpec",
+    "InputOutputCompressor",
+    "InputOutputForm",
     "KMeansForm",
     "KmeansMatrixCompressor",
     "LowRankDecompMatrixCompressor",

@@ -1,7 +1,7 @@
 """`Method`: one compression method as the rest of tf_matcomp sees it (see `registry`)."""
 
 import dataclasses
-from typing import Mapping, Tuple
+from typing import Mapping, Optional, Sequence, Tuple, Union
 
 from tf_matcomp.hparams import HParams
 
@@ -9,6 +9,14 @@ from tf_matcomp.hparams import HParams
 SHARED_HPARAMS = ("rank", "block_size", "pruning_fraction", "use_tpu")
 # Which factor each CompressionOp attribute names, unless a method says otherwise.
 DEFAULT_FACTOR_ATTRIBUTES = {"b_matrix_tfvar": 0, "c_matrix_tfvar": 1}
+
+
+def factor_index(factor: Union[int, str], factor_names: Sequence[str], count: int) -> Optional[int]:
+    """The index of `factor` (an index, or a factor's name for a method whose factors depend
+    on its spec) among `count` factors named `factor_names`; None when there is no such one."""
+    if isinstance(factor, str):
+        return list(factor_names).index(factor) if factor in factor_names else None
+    return factor if factor < count else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,8 +30,9 @@ class Method:
       compressor_class: a `MatrixCompressorInterface` subclass.
       form_class: its `CompressedForm` subclass (its `kind` is saved in stripped configs).
       compressor_overrides: compressor hparams the method fixes (e.g. untrainable signs).
-      factor_attributes: CompressionOp attribute name → factor index (graph_compression's
-        `b_matrix_tfvar`, `c_matrix_tfvar`, ...).
+      factor_attributes: CompressionOp attribute name → factor index, or factor name where
+        the factors present depend on the spec (graph_compression's `b_matrix_tfvar`,
+        `c_matrix_tfvar`, ...; see `factor_index`).
       op_hparams: op-spec hparams of this method its compressor spec takes over besides
         `SHARED_HPARAMS` (e.g. block-diagonal's `block_compression_factor`).
     """
@@ -34,7 +43,7 @@ class Method:
     compressor_class: type
     form_class: type
     compressor_overrides: Mapping[str, object] = dataclasses.field(default_factory=dict)
-    factor_attributes: Mapping[str, int] = dataclasses.field(
+    factor_attributes: Mapping[str, Union[int, str]] = dataclasses.field(
         default_factory=lambda: dict(DEFAULT_FACTOR_ATTRIBUTES)
     )
     op_hparams: Tuple[str, ...] = ()

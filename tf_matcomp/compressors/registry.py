@@ -27,6 +27,7 @@ from typing import Dict, Optional, Tuple
 from tf_matcomp.compressors import (
     block_diagonal,
     dictionary_learning,
+    input_output,
     kmeans,
     low_rank,
     mixed_block,
@@ -40,6 +41,7 @@ _METHODS: Tuple[Method, ...] = (
     simhash.METHOD,
     dictionary_learning.METHOD,
     kmeans.METHOD,
+    input_output.METHOD,
     block_diagonal.METHOD,
     mixed_block.METHOD,
 )
