@@ -1,6 +1,6 @@
 """Kill-and-resume of compressed Keras training: SIGKILL mid-schedule, restart, restore, continue.
 
-One model holds a CompressedDense for every method (compression_option 1–4) × update option
+One model holds a CompressedDense for every method (compression_option 1–4, 8) × update option
 (0 TF ops, 1 Python, 2 both), so each process covers the whole matrix. A training process saves
 at every epoch end with all five mechanisms at once — tf.train.Checkpoint, CheckpointManager,
 keras BackupAndRestore, ModelCheckpoint(save_weights_only=True) and ModelCheckpoint (full
@@ -34,11 +34,14 @@ import numpy as np
 import tensorflow as tf
 from tf_matcomp import keras as mk
 
-METHODS, UPDATE_OPTIONS = (1, 2, 3, 4), (0, 1, 2)
+METHODS, UPDATE_OPTIONS = (1, 2, 3, 4, 8), (0, 1, 2)
 STEPS_PER_EPOCH, EPOCHS, BATCH = 4, 3, 4
 RESUME_STEP = 2 * STEPS_PER_EPOCH  # the last save is after epoch 1 (steps 0..7)
 KILL_STEP = RESUME_STEP + 1  # killed after step 8 (a firing) ran
 SCHEDULE = "begin_compression_step=0,compression_frequency=3,alpha_decrement_value=0.2"
+# Option 8's mask (and codebook) updates at 1, 3, 5, ...: one falls between the save and the kill.
+PRUNING = ",pruning_frequency=2,target_sparsity=0.5,sparsity_function_end_step=10"
+RANK = {4: 8, 8: 8}  # k-means: centroids; pruning + k-means: codes
 role, work, argument = sys.argv[1:4]  # argument: the wait before the kill, or the mechanisms
 
 
@@ -51,8 +54,9 @@ def build():
     branches = [
         mk.CompressedDense(
             4,
-            spec=f"compression_option={m},rank={8 if m == 4 else 200},update_option={u},"
-            + SCHEDULE,
+            spec=f"compression_option={m},rank={RANK.get(m, 200)},update_option={u},"
+            + SCHEDULE
+            + (PRUNING if m == 8 else ""),
             name=f"m{m}_u{u}",
             kernel_initializer=tf.keras.initializers.GlorotUniform(10 * m + u),
         )(inputs)

@@ -121,7 +121,8 @@ class CompressionOp(CompressionOpInterface, tf.Module):
     c_matrix_tfvar (the factors the method names so; see its registry entry),
     factor_variables, last_alpha_update_step, alpha_update_count, skipped_update_count
     (updates skipped for non-finite factors, see `tf_matcomp.compression_op.updates`),
-    state_variables, final_op (graph mode), update_op, uncompressed_size, compressed_size,
+    last_recompression_step (methods whose factors are recomputed on their own schedule, e.g.
+    option 8's mask updates; else None), state_variables, final_op (graph mode), update_op, uncompressed_size, compressed_size,
     uncompressed_bits, compressed_bits, compression_ratio.
     """
 
@@ -145,6 +146,7 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         self.last_alpha_update_step = None
         self.alpha_update_count = None
         self.skipped_update_count = None
+        self.last_recompression_step = None
         self.final_op = None
         self.update_op = None
         self.uncompressed_size = 0
@@ -168,15 +170,17 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         which updates fire (both inclusive). compression_frequency (10): steps between firings.
         use_tpu (False): compute factors only with TF ops. compression_option (0): the method,
         see `tf_matcomp.compressors.registry` (0/1 low-rank, 2 simhash, 3 dictionary
-        learning, 4 k-means). rank (7; graph_compression's README says 100): low-rank,
+        learning, 4 k-means, 8 pruning + k-means). rank (7; graph_compression's README says 100): low-rank,
         simhash and dictionary learning read it as a compression factor ×100
         (k = ceil(min(m,n)·100/rank) for low-rank), k-means as the number of centroids — see
         `tf_matcomp.compressors`. update_option (0): 0 TF ops, 1 Python, 2 both, 3 none.
         run_update_interval_check (1): with 0, a Python update without step_number uses step 1
         (as graph_compression). block_size (1): k-means block length. pruning_fraction (0.0):
         k-means pre-pruning. add_summary (True): in a graph, add tf.compat.v1 summaries when a
-        weight is compressed. The pruning and input/output-compression keys are accepted for
-        compatibility and not used by options 0–4.
+        weight is compressed. The pruning keys (begin/end_pruning_step, pruning_frequency,
+        initial/target_sparsity, sparsity_function_begin/end_step/exponent, block_height/width,
+        block_pooling_function, ...) are option 8's (`tf_matcomp.compressors.magnitude_pruning`);
+        the input/output-compression keys are accepted for compatibility.
         """
         return spec_lib.default_op_hparams()
 
@@ -222,11 +226,13 @@ class CompressionOp(CompressionOpInterface, tf.Module):
             self.matrix_compressor.factor_specs(a_shape, a_dtype),
             self._schedule,
             self._variable_factory,
+            self.matrix_compressor.recompression_schedule(),
         )
         self.alpha = self._state.alpha
         self.last_alpha_update_step = self._state.last_alpha_update_step
         self.alpha_update_count = self._state.alpha_update_count
         self.skipped_update_count = self._state.skipped_update_count
+        self.last_recompression_step = self._state.last_recompression_step
         self.factor_variables = self._state.factor_variables
         method = registry.method_for_compressor(self.matrix_compressor)
         attributes = method.factor_attributes if method else DEFAULT_FACTOR_ATTRIBUTES
