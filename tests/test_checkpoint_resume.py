@@ -27,6 +27,7 @@ from tf_matcomp import keras as mk
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 300
 MECHANISMS = ("checkpoint", "manager", "backup_and_restore", "weights_h5", "keras_file")
+LAYERS = 5 * 3  # methods × update options in _SCRIPT
 
 _SCRIPT = r"""
 import json, os, sys, time
@@ -39,8 +40,9 @@ STEPS_PER_EPOCH, EPOCHS, BATCH = 4, 3, 4
 RESUME_STEP = 2 * STEPS_PER_EPOCH  # the last save is after epoch 1 (steps 0..7)
 KILL_STEP = RESUME_STEP + 1  # killed after step 8 (a firing) ran
 SCHEDULE = "begin_compression_step=0,compression_frequency=3,alpha_decrement_value=0.2"
-# Option 8's mask (and codebook) updates at 1, 3, 5, ...: one falls between the save and the kill.
-PRUNING = ",pruning_frequency=2,target_sparsity=0.5,sparsity_function_end_step=10"
+# Option 8's mask (and codebook) updates at 2, 4, ..., 10: the one at 8 runs between the last
+# save and the kill, those at 4 and 6 between alpha's firings.
+PRUNING = ",begin_pruning_step=2,pruning_frequency=2,target_sparsity=0.5,sparsity_function_end_step=10"
 RANK = {4: 8, 8: 8}  # k-means: centroids; pruning + k-means: codes
 role, work, argument = sys.argv[1:4]  # argument: the wait before the kill, or the mechanisms
 
@@ -251,16 +253,18 @@ def test_killed_run_resumes_identically(runs, mechanism):
     ref_info, ref_final, ref_at_resume = reference
     names = ref_info["names"]
     assert info["names"] == names
-    # 12 layers × (kernel, bias, 2+ factors, alpha, last step, count, skipped) are all saved.
-    assert sum(name.endswith("/skipped_update_count") for name in names) == 12
+    # 15 layers × (kernel, bias, 2+ factors, alpha, last step, count, skipped) are all saved,
+    # and option 8's last mask update step (3 layers).
+    assert sum(name.endswith("/skipped_update_count") for name in names) == LAYERS
+    assert sum(name.endswith("/last_recompression_step") for name in names) == 3
     # Restored mid-schedule (fired at 2 and 5; the killed process had also fired at 8) ...
-    assert info["alpha_at_resume"] == pytest.approx([0.6] * 12)
-    assert runs["killed"]["alpha"] == pytest.approx([0.4] * 12)
+    assert info["alpha_at_resume"] == pytest.approx([0.6] * LAYERS)
+    assert runs["killed"]["alpha"] == pytest.approx([0.4] * LAYERS)
     _assert_identical(names, at_resume, ref_at_resume, "at the restore point (step 8)")
     # ... and continued exactly as the uninterrupted run (fired at 8 and 11).
     _assert_identical(names, final, ref_final, "at the end of training")
     assert info["loss"] == ref_info["loss"]
-    assert info["alpha"] == ref_info["alpha"] == pytest.approx([0.2] * 12)
+    assert info["alpha"] == ref_info["alpha"] == pytest.approx([0.2] * LAYERS)
 
 
 def test_every_compression_weight_of_every_layer_kind_is_in_a_tf_checkpoint(tmp_path):
