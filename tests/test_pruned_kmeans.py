@@ -373,6 +373,21 @@ def test_non_finite_weight_skips_the_mask_update_and_warns(rng):
         assert not op.run_update_step(step_number=2)
     assert int(op.skipped_update_count.numpy()) == 1
     assert int(op.last_recompression_step.numpy()) == -1
+    # Mid-schedule (alpha 0.75), a mask update reads W, which the NaN in A reaches.
+    a[0, 0] = 1.0
+    op.a_matrix_tfvar.assign(a)
+    for step in range(2, 5):
+        op.run_update_step(step_number=step)
+    assert float(op.alpha) == 0.75
+    factors = [np.asarray(f).copy() for f in op.factor_variables]
+    a[0, 0] = np.inf
+    op.a_matrix_tfvar.assign(a)
+    with pytest.warns(compression_op.SkippedUpdateWarning, match="1 non-finite values"):
+        assert not op.run_update_step(step_number=5)
+    assert int(op.skipped_update_count.numpy()) == 2
+    assert int(op.last_recompression_step.numpy()) == 2
+    for f, f2 in zip(op.factor_variables, factors):
+        np.testing.assert_array_equal(np.asarray(f), f2)
 
 
 def test_checkpoint_restore_mid_schedule_continues_identically(rng, tmp_path):
@@ -418,7 +433,10 @@ def test_keras_fit_strip_save_and_export(update_option, rng, tmp_path):
     compressed.compile("adam", "mse")
     x = rng.standard_normal((64, 24)).astype(np.float32)
     y = rng.standard_normal((64, 8)).astype(np.float32)
-    compressed.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[mk.CompressionCallback()])
+    callback = mk.CompressionCallback()
+    compressed.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[callback])
+    # 12 steps: mask updates at 1, 3, ..., 11 (alpha's at 3 and 7 among them) are each timed.
+    assert len(callback.update_seconds) == 6
     for layer in mk.compressed_layers(compressed):
         assert float(layer.alpha) == 0.0
         codes = np.asarray(layer.compression.op.factor_variables[1])
@@ -440,6 +458,31 @@ def test_keras_fit_strip_save_and_export(update_option, rng, tmp_path):
     stripped.export(str(tmp_path / "saved"))
     served = tf.saved_model.load(str(tmp_path / "saved"))
     np.testing.assert_allclose(served.serve(x[:5]).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_conv_and_embedding_kinds_compress_and_strip(rng):
+    one_shot = (
+        f"compression_option=8,rank=8,{mk.ONE_SHOT_SCHEDULE},initial_sparsity=0.5,"
+        "target_sparsity=0.5,pruning_frequency=1"
+    )
+    tokens = tf.keras.Input((3,), dtype="int32")
+    image = tf.keras.Input((6, 6, 4))
+    embedded = tf.keras.layers.Embedding(12, 8, name="embedding")(tokens)
+    conv = tf.keras.layers.Conv2D(8, 3, name="conv")(image)
+    model = tf.keras.Model([tokens, image], [embedded, conv])
+    compressed = mk.compress_model(model, one_shot)
+    layers = mk.compressed_layers(compressed)
+    assert sorted(layer.name for layer in layers) == ["conv", "embedding"]
+    for layer in layers:
+        layer.run_alpha_update(0)
+        codes = np.asarray(layer.compression.op.factor_variables[1])
+        assert np.mean(codes == PRUNED) == 0.5
+    x = [rng.integers(0, 12, (2, 3)), rng.standard_normal((2, 6, 6, 4)).astype(np.float32)]
+    expected = [y.numpy() for y in compressed(x)]
+    stripped = mk.strip_compression(compressed)
+    for got, want in zip(stripped(x), expected):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+    assert mk.compression_ratio(stripped) == pytest.approx(mk.compression_ratio(compressed))
 
 
 def test_training_form_keras_round_trip_keeps_the_state(rng, tmp_path):

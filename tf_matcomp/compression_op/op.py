@@ -50,10 +50,13 @@ def _value(variable, session=None) -> np.ndarray:
 
 def skip_reason(op: "CompressionOp", session=None) -> str:
     """Why the op's last update was skipped, read from its state (a skip changes none of it)."""
-    if int(_value(op.last_alpha_update_step, session)) >= 0:
-        return "its factors are not finite (NaN or Inf, e.g. from training)"
     a_value = _value(op.a_matrix_tfvar, session)
     non_finite = int(a_value.size - np.count_nonzero(np.isfinite(a_value)))
+    # A recompressing method (option 8) recomputes its factors from the weight at later firings
+    # too, so a non-finite weight can be the reason then.
+    weight_read = op.last_recompression_step is not None and non_finite
+    if int(_value(op.last_alpha_update_step, session)) >= 0 and not weight_read:
+        return "its factors are not finite (NaN or Inf, e.g. from training)"
     if non_finite:
         return f"the weight has {non_finite} non-finite values (NaN or Inf)"
     return (

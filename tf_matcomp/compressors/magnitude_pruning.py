@@ -22,7 +22,8 @@ and every cell of the others is pruned.
 
 Deviations from model_pruning, each a fix:
   * ties are broken by position (the earlier block is kept), not by a random shuffle, so a mask
-    is reproducible and the TF and NumPy paths agree bit for bit;
+    is reproducible and the TF and NumPy paths agree bit for bit; s(g) and the kept count are
+    computed in float64 (model_pruning: float32);
   * the last mask update step starts at −1, as the compression schedule's (model_pruning starts
     it at 0, so with begin_pruning_step < pruning_frequency the first update came late);
   * bad hparams raise ValueError naming them (model_pruning accepted e.g. an exponent of −1, a
