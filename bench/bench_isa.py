@@ -37,8 +37,8 @@ a_np = a.numpy()
 work = {
     "low_rank_blend k=256": lambda: ops.low_rank_blend(a, b, c, 0.3, implementation="native"),
     "kmeans 16 levels": lambda: ops.kmeans_quantize(a, 16, implementation="native"),
-    "kmeans 256x4 blocks": lambda: ops.kmeans_quantize(
-        a, 256, block_size=4, max_iterations=10, implementation="native"),
+    "kmeans 64x4 blocks": lambda: ops.kmeans_quantize(
+        a, 64, block_size=4, max_iterations=5, implementation="native"),
     "simhash 513 bits": lambda: ops.simhash_compress(a, 513, implementation="native"),
     "_core simhash 513 bits": lambda: _core.simhash_compress(a_np, 513),
 }

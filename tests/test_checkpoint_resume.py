@@ -1,6 +1,6 @@
 """Kill-and-resume of compressed Keras training: SIGKILL mid-schedule, restart, restore, continue.
 
-One model holds a CompressedDense for every method (compression_option 1–4, 9) × update option
+One model holds a CompressedDense for every method (compression_option 1–4, 8, 9) × update option
 (0 TF ops, 1 Python, 2 both), so each process covers the whole matrix. A training process saves
 at every epoch end with all five mechanisms at once — tf.train.Checkpoint, CheckpointManager,
 keras BackupAndRestore, ModelCheckpoint(save_weights_only=True) and ModelCheckpoint (full
@@ -27,7 +27,7 @@ from tf_matcomp import keras as mk
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 300
 MECHANISMS = ("checkpoint", "manager", "backup_and_restore", "weights_h5", "keras_file")
-LAYERS = 5 * 3  # the script's METHODS × UPDATE_OPTIONS
+LAYERS = 6 * 3  # the script's METHODS × UPDATE_OPTIONS
 
 _SCRIPT = r"""
 import json, os, sys, time
@@ -35,10 +35,11 @@ import numpy as np
 import tensorflow as tf
 from tf_matcomp import keras as mk
 
-METHODS, UPDATE_OPTIONS = (1, 2, 3, 4, 9), (0, 1, 2)
+METHODS, UPDATE_OPTIONS = (1, 2, 3, 4, 8, 9), (0, 1, 2)
 # What makes each option compress an 8x4 kernel (rank: a factor x100, or 8 k-means centroids).
 METHOD_HPARAMS = {
     4: "rank=8",
+    8: "rank=8",  # codes, the zero code included
     9: "input_block_size=4,input_compression_factor=2,compress_output=True,"
     "output_block_size=4,output_compression_factor=2",
 }
@@ -46,6 +47,9 @@ STEPS_PER_EPOCH, EPOCHS, BATCH = 4, 3, 4
 RESUME_STEP = 2 * STEPS_PER_EPOCH  # the last save is after epoch 1 (steps 0..7)
 KILL_STEP = RESUME_STEP + 1  # killed after step 8 (a firing) ran
 SCHEDULE = "begin_compression_step=0,compression_frequency=3,alpha_decrement_value=0.2"
+# Option 8's mask (and codebook) updates at 2, 4, ..., 10: the one at 8 runs between the last
+# save and the kill, those at 4 and 6 between alpha's firings.
+PRUNING = ",begin_pruning_step=2,pruning_frequency=2,target_sparsity=0.5,sparsity_function_end_step=10"
 role, work, argument = sys.argv[1:4]  # argument: the wait before the kill, or the mechanisms
 
 
@@ -59,7 +63,8 @@ def build():
         mk.CompressedDense(
             4,
             spec=f"compression_option={m},{METHOD_HPARAMS.get(m, 'rank=200')},update_option={u},"
-            + SCHEDULE,
+            + SCHEDULE
+            + (PRUNING if m == 8 else ""),
             name=f"m{m}_u{u}",
             kernel_initializer=tf.keras.initializers.GlorotUniform(10 * m + u),
         )(inputs)
@@ -254,8 +259,10 @@ def test_killed_run_resumes_identically(runs, mechanism):
     ref_info, ref_final, ref_at_resume = reference
     names = ref_info["names"]
     assert info["names"] == names
-    # Every layer's kernel, bias, 2+ factors, alpha, last step, count and skipped are saved.
+    # Every layer × (kernel, bias, 2+ factors, alpha, last step, count, skipped) are all saved,
+    # and option 8's last mask update step (3 layers).
     assert sum(name.endswith("/skipped_update_count") for name in names) == LAYERS
+    assert sum(name.endswith("/last_recompression_step") for name in names) == 3
     # Restored mid-schedule (fired at 2 and 5; the killed process had also fired at 8) ...
     assert info["alpha_at_resume"] == pytest.approx([0.6] * LAYERS)
     assert runs["killed"]["alpha"] == pytest.approx([0.4] * LAYERS)

@@ -350,7 +350,7 @@ def test_tf1_summaries_are_added_to_the_graph():
         ("alpha_decrement_value=0", "alpha_decrement_value"),
         ("alpha_decrement_value=1.5", "alpha_decrement_value"),
         ("compression_option=7", "compression_option"),
-        ("compression_option=8", "compression_option"),
+        ("compression_option=11", "compression_option"),
         ("update_option=4", "update_option"),
     ],
 )

@@ -33,6 +33,9 @@ def _run(args, cwd=None):
     )
 
 
+METHOD_LABELS = ("baseline", "low-rank", "simhash", "dictionary", "k-means", "pruning+k-means")
+
+
 @pytest.mark.slow
 def test_demo_quick(tmp_path):
     done = _run(["-m", "tf_matcomp.demo", "--quick", "--verbose", "2", "--out", str(tmp_path)])
@@ -41,13 +44,13 @@ def test_demo_quick(tmp_path):
     rows = {
         line.split()[0]: line.split()
         for line in table.splitlines()[2:]
-        if line and line.split()[0] in ("baseline", "low-rank", "simhash", "dictionary", "k-means")
+        if line and line.split()[0] in METHOD_LABELS
     }
-    assert set(rows) == {"baseline", "low-rank", "simhash", "dictionary", "k-means"}
+    assert set(rows) == set(METHOD_LABELS)
     # Columns from the right: accuracy, params, bytes, ratio, s/epoch, ms/update.
     baseline_accuracy, _, baseline_bytes, _ = rows["baseline"][-6:-2]
     assert float(baseline_accuracy) > 0.9  # the dense MLP on the digits
-    for method in ("low-rank", "simhash", "dictionary", "k-means"):
+    for method in METHOD_LABELS[1:]:
         accuracy, _, size, ratio = rows[method][-6:-2]
         assert float(accuracy) > 0.5, rows[method]
         assert int(size) < int(baseline_bytes), rows[method]

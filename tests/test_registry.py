@@ -24,6 +24,7 @@ SPECS = {
     "kmeans": "rank=4,block_size=2",
     "inout": "input_block_size=8,input_compression_factor=4,compress_output=True,"
     "output_block_size=8,output_compression_factor=2",
+    "pruned_kmeans": "rank=4,block_size=2,block_width=2,target_sparsity=0.5",
     "block": "block_compression_factor=4",
     "mixedblock": "compression_factor=4,num_bases=2",
 }
@@ -51,6 +52,10 @@ def _dense_oracle(method, compressor, factors):
     if method.name == "kmeans":
         codebook, codes = factors
         return codebook[codes.astype(np.int64)].reshape(SHAPE)
+    if method.name == "pruned_kmeans":
+        codebook, codes = factors
+        with_zero = np.concatenate([codebook, np.zeros((1, codebook.shape[1]), codebook.dtype)])
+        return with_zero[codes.astype(np.int64)].reshape(SHAPE)
     if method.name == "dictionary":
         indices, values, dictionary = factors
         return dictionary_learning.np_dense_codes(indices, values, dictionary.shape[0]) @ dictionary
@@ -71,12 +76,21 @@ def _dense_oracle(method, compressor, factors):
     return compressor.np_reconstruct(factors, SHAPE)
 
 
+def _blend_oracle(method, a, factors, oracle, alpha):
+    """alpha·A + (1 − alpha)·Â; pruning + k-means blends the pruned A (mask implied by codes)."""
+    if method.name == "pruned_kmeans":
+        codebook, codes = factors
+        kept = np.repeat(codes.astype(np.int64) != codebook.shape[0], codebook.shape[1], 1)
+        a = a * kept
+    return alpha * a + (1 - alpha) * oracle
+
+
 METHODS = sorted(registry.METHODS.values(), key=lambda m: m.option)
 METHOD_IDS = [m.name for m in METHODS]
 
 
 def test_every_option_maps_to_its_method_and_apply_class():
-    assert registry.SUPPORTED_COMPRESSION_OPTIONS == (0, 1, 2, 3, 4, 9, 10, 12)
+    assert registry.SUPPORTED_COMPRESSION_OPTIONS == (0, 1, 2, 3, 4, 8, 9, 10, 12)
     assert registry.method_for_option(0) is registry.method_for_option(1)
     for option in registry.SUPPORTED_COMPRESSION_OPTIONS:
         method = registry.method_for_option(option)
@@ -98,10 +112,10 @@ def test_every_option_maps_to_its_method_and_apply_class():
         assert type(compression_wrapper.get_apply_compression(spec)).__name__ == name
 
 
-@pytest.mark.parametrize("option", [5, 8, -1, "1", None, 2.5])
+@pytest.mark.parametrize("option", [5, 11, -1, "1", None, 2.5])
 def test_unknown_options_name_the_hparam_and_list_the_known_ones(option):
     with pytest.raises(
-        ValueError, match=r"compression_option must be one of \(0, 1, 2, 3, 4, 9, 10, 12\)"
+        ValueError, match=r"compression_option must be one of \(0, 1, 2, 3, 4, 8, 9, 10, 12\)"
     ):
         registry.method_for_option(option)
 
@@ -163,7 +177,9 @@ def test_form_products_match_the_dense_oracle(method, implementation, rng):
     )
     np.testing.assert_allclose(form.gather_rows(ids, arrays).numpy(), oracle[ids], **tol)
     np.testing.assert_allclose(
-        form.blend(tf.constant(a), arrays, 0.25).numpy(), 0.25 * a + 0.75 * oracle, **tol
+        form.blend(tf.constant(a), arrays, 0.25).numpy(),
+        _blend_oracle(method, a, factors, oracle, 0.25),
+        **tol,
     )
     np.testing.assert_allclose(compressor.reconstruct(arrays, SHAPE).numpy(), oracle, **tol)
 

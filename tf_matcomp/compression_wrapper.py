@@ -1,9 +1,9 @@
 """`get_apply_compression(spec, global_step)`: compressor and ApplyCompression from the option.
 
 The option → method table is `tf_matcomp.compressors.registry` (0 and 1 low-rank, 2 simhash,
-3 dictionary learning, 4 k-means, 9 input/output, 10 block-diagonal, 12 mixed-block); any other
-value raises ValueError (graph_compression silently fell back to low-rank; its option 8 is not
-provided). The ApplyCompression class follows graph_compression's naming:
+3 dictionary learning, 4 k-means, 8 pruning + k-means, 9 input/output, 10 block-diagonal, 12
+mixed-block); any other value raises ValueError (graph_compression silently fell back to
+low-rank). The ApplyCompression class follows graph_compression's naming:
 SimhashApplyCompression for simhash and k-means, DLApplyCompression for dictionary learning,
 ApplyCompression otherwise.
 """

@@ -146,6 +146,12 @@ def settings(quick: bool, steps_per_epoch: int, epochs: int) -> List[Setting]:
         f"begin_compression_step={steps_per_epoch},compression_frequency={frequency},"
         f"alpha_decrement_value={1.0 / firings}"
     )
+    # Pruning + k-means: the mask follows alpha, reaching its target sparsity as alpha reaches 0.
+    pruning = (
+        f"begin_pruning_step={steps_per_epoch},pruning_frequency={frequency},"
+        f"sparsity_function_begin_step={steps_per_epoch},"
+        f"sparsity_function_end_step={steps_per_epoch + (firings - 1) * frequency}"
+    )
     grid = {  # registry method name -> [(label, extra hparams)]
         "lowrank": [("rank=400", "rank=400"), ("rank=800", "rank=800"), ("rank=1600", "rank=1600")],
         "simhash": [("rank=200", "rank=200"), ("rank=400", "rank=400"), ("rank=800", "rank=800")],
@@ -154,6 +160,11 @@ def settings(quick: bool, steps_per_epoch: int, epochs: int) -> List[Setting]:
             ("16 levels", "rank=16,block_size=1"),
             ("16 x 4-blocks", "rank=16,block_size=4"),
             ("64 x 8-blocks", "rank=64,block_size=8"),
+        ],
+        "pruned_kmeans": [  # rank counts the zero code: 15 centroids + 0, and so on
+            ("16 levels 50%", f"rank=16,block_size=1,target_sparsity=0.5,{pruning}"),
+            ("16 x 4 50%", f"rank=16,block_size=4,block_width=4,target_sparsity=0.5,{pruning}"),
+            ("8 x 32 50%", f"rank=8,block_size=32,block_width=32,target_sparsity=0.5,{pruning}"),
         ],
         "inout": [
             ("in 32/4", "input_block_size=32,input_compression_factor=4"),
@@ -252,14 +263,14 @@ def train_and_measure(
 def format_table(results: Sequence[RunResult]) -> str:
     """A fixed-width text table, one row per run."""
     header = (
-        f"{'method':<12} {'setting':<14} {'accuracy':>8} {'params':>8} {'bytes':>9} "
+        f"{'method':<15} {'setting':<14} {'accuracy':>8} {'params':>8} {'bytes':>9} "
         f"{'ratio':>6} {'s/epoch':>8} {'ms/update':>10}"
     )
     lines = [header, "-" * len(header)]
     for r in results:
         update = "-" if r.update_seconds is None else f"{r.update_seconds * 1e3:10.1f}"
         lines.append(
-            f"{r.method:<12} {r.label:<14} {r.accuracy:8.4f} {r.params:8d} "
+            f"{r.method:<15} {r.label:<14} {r.accuracy:8.4f} {r.params:8d} "
             f"{r.bytes:9d} {r.ratio:6.2f} {r.epoch_seconds:8.3f} {update:>10}"
         )
     return "\n".join(lines)

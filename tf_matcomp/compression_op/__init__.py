@@ -36,6 +36,7 @@ from tf_matcomp.compression_op.apply_compression import ApplyCompression
 from tf_matcomp.compression_op.method_ops import (
     DLCompressionOp,
     KMeansCompressionOp,
+    KMeansPruningCompressionOp,
     SimhashCompressionOp,
     op_class_for,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "CompressionOpInterface",
     "DLCompressionOp",
     "KMeansCompressionOp",
+    "KMeansPruningCompressionOp",
     "LowRankDecompMatrixCompressor",
     "MatrixCompressorInferface",
     "MatrixCompressorInterface",

@@ -37,7 +37,9 @@ class BlendedWeight:
         return tf.math.divide_no_nan(tf.norm(a - self.compressed()), tf.norm(a))
 
     def _alpha_and_a(self, dtype: tf.DType):
-        return tf.cast(read(self._state.alpha), dtype), tf.cast(read(self._a_matrix), dtype)
+        """alpha and the dense part of the blend (the form's `dense_part` of A), at `dtype`."""
+        a = self._form.dense_part(read(self._a_matrix), self._state.factors())
+        return tf.cast(read(self._state.alpha), dtype), tf.cast(a, dtype)
 
     def matmul(self, left_operand) -> tf.Tensor:
         """left_operand · Wᵀ (W as [out, in]), Â's part by the form's factored product."""

@@ -6,7 +6,7 @@ CompressionOp.
 """
 
 from tf_matcomp.compression_op.op import CompressionOp
-from tf_matcomp.compressors import dictionary_learning, kmeans, registry, simhash
+from tf_matcomp.compressors import dictionary_learning, kmeans, pruned_kmeans, registry, simhash
 
 
 class SimhashCompressionOp(CompressionOp):
@@ -21,6 +21,13 @@ class KMeansCompressionOp(CompressionOp):
     expected_compressor = kmeans.KmeansMatrixCompressor
 
 
+class KMeansPruningCompressionOp(CompressionOp):
+    """Pruning + k-means op: weight alpha·(A ⊙ M) + (1 − alpha)·Â, M implied by the codes;
+    b = codebook, c = codes (see `tf_matcomp.compressors.pruned_kmeans`)."""
+
+    expected_compressor = pruned_kmeans.PrunedKMeansCompressor
+
+
 class DLCompressionOp(CompressionOp):
     """Dictionary-learning op: weight alpha·A + (1 − alpha)·B·D with sparse B.
 
@@ -33,7 +40,12 @@ class DLCompressionOp(CompressionOp):
 
 _OP_CLASSES = {
     op_class.expected_compressor: op_class
-    for op_class in (SimhashCompressionOp, KMeansCompressionOp, DLCompressionOp)
+    for op_class in (
+        SimhashCompressionOp,
+        KMeansCompressionOp,
+        KMeansPruningCompressionOp,
+        DLCompressionOp,
+    )
 }
 
 

@@ -50,10 +50,13 @@ def _value(variable, session=None) -> np.ndarray:
 
 def skip_reason(op: "CompressionOp", session=None) -> str:
     """Why the op's last update was skipped, read from its state (a skip changes none of it)."""
-    if int(_value(op.last_alpha_update_step, session)) >= 0:
-        return "its factors are not finite (NaN or Inf, e.g. from training)"
     a_value = _value(op.a_matrix_tfvar, session)
     non_finite = int(a_value.size - np.count_nonzero(np.isfinite(a_value)))
+    # A recompressing method (option 8) recomputes its factors from the weight at later firings
+    # too, so a non-finite weight can be the reason then.
+    weight_read = op.last_recompression_step is not None and non_finite
+    if int(_value(op.last_alpha_update_step, session)) >= 0 and not weight_read:
+        return "its factors are not finite (NaN or Inf, e.g. from training)"
     if non_finite:
         return f"the weight has {non_finite} non-finite values (NaN or Inf)"
     return (
@@ -122,7 +125,8 @@ class CompressionOp(CompressionOpInterface, tf.Module):
     where absent; see its registry entry),
     factor_variables, last_alpha_update_step, alpha_update_count, skipped_update_count
     (updates skipped for non-finite factors, see `tf_matcomp.compression_op.updates`),
-    state_variables, final_op (graph mode), update_op, uncompressed_size, compressed_size,
+    last_recompression_step (methods whose factors are recomputed on their own schedule, e.g.
+    option 8's mask updates; else None), state_variables, final_op (graph mode), update_op, uncompressed_size, compressed_size,
     uncompressed_bits, compressed_bits, compression_ratio.
     """
 
@@ -146,6 +150,7 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         self.last_alpha_update_step = None
         self.alpha_update_count = None
         self.skipped_update_count = None
+        self.last_recompression_step = None
         self.final_op = None
         self.update_op = None
         self.uncompressed_size = 0
@@ -169,7 +174,7 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         which updates fire (both inclusive). compression_frequency (10): steps between firings.
         use_tpu (False): compute factors only with TF ops. compression_option (0): the method,
         see `tf_matcomp.compressors.registry` (0/1 low-rank, 2 simhash, 3 dictionary
-        learning, 4 k-means, 9 input/output, 10 block-diagonal, 12 mixed-block). rank (7;
+        learning, 4 k-means, 8 pruning + k-means, 9 input/output, 10 block-diagonal, 12 mixed-block). rank (7;
         graph_compression's README says 100): low-rank, simhash and dictionary learning read
         it as a compression factor ×100
         (k = ceil(min(m,n)·100/rank) for low-rank), k-means as the number of centroids — see
@@ -179,8 +184,10 @@ class CompressionOp(CompressionOpInterface, tf.Module):
         k-means pre-pruning. add_summary (True): in a graph, add tf.compat.v1 summaries when a
         weight is compressed. compress_input / input_block_size / input_compression_factor and
         compress_output / output_block_size / output_compression_factor: option 9 (see
-        `tf_matcomp.compressors.input_output`). The pruning keys are accepted for
-        compatibility and not used.
+        `tf_matcomp.compressors.input_output`). The pruning keys (begin/end_pruning_step,
+        pruning_frequency, initial/target_sparsity, sparsity_function_begin/end_step/exponent,
+        block_height/width, block_pooling_function, ...) are option 8's
+        (`tf_matcomp.compressors.magnitude_pruning`).
         """
         return spec_lib.default_op_hparams()
 
@@ -226,11 +233,13 @@ class CompressionOp(CompressionOpInterface, tf.Module):
             self.matrix_compressor.factor_specs(a_shape, a_dtype),
             self._schedule,
             self._variable_factory,
+            self.matrix_compressor.recompression_schedule(),
         )
         self.alpha = self._state.alpha
         self.last_alpha_update_step = self._state.last_alpha_update_step
         self.alpha_update_count = self._state.alpha_update_count
         self.skipped_update_count = self._state.skipped_update_count
+        self.last_recompression_step = self._state.last_recompression_step
         self.factor_variables = self._state.factor_variables
         method = registry.method_for_compressor(self.matrix_compressor)
         attributes = method.factor_attributes if method else DEFAULT_FACTOR_ATTRIBUTES

@@ -2,6 +2,7 @@
 
 from tf_matcomp import schedule as schedule_lib
 from tf_matcomp.compressors import base as compressor_base
+from tf_matcomp.compressors import magnitude_pruning
 from tf_matcomp.compressors import registry
 from tf_matcomp.hparams import HParams
 
@@ -29,24 +30,8 @@ def default_op_hparams() -> HParams:
         run_update_interval_check=1,
         block_size=1,
         pruning_fraction=0.0,
-        # Pruning schedule of option 8 (magnitude pruning + k-means), kept for compatibility.
-        begin_pruning_step=0,
-        end_pruning_step=-1,
-        weight_sparsity_map=[""],
-        block_dims_map=[""],
-        threshold_decay=0.0,
-        pruning_frequency=10,
-        nbins=256,
-        block_height=1,
-        block_width=1,
-        block_pooling_function="AVG",
-        initial_sparsity=0.0,
-        target_sparsity=0.5,
-        sparsity_function_begin_step=0,
-        sparsity_function_end_step=100,
-        sparsity_function_exponent=3.0,
-        gradient_decay_rate=0.99,
-        prune_option="weight",
+        # Pruning schedule of option 8 (magnitude pruning + k-means).
+        **magnitude_pruning.DEFAULT_PRUNING_HPARAMS,
         # Newer upstream keys (option 9 and later), kept for compatibility.
         add_summary=True,
         use_collection=False,

@@ -40,13 +40,16 @@ def read(variable) -> tf.Tensor:
 
 
 class WeightState:
-    """alpha, last_alpha_update_step, alpha_update_count, the factors and skipped_update_count
-    of one weight (created in that order).
+    """alpha, last_alpha_update_step, alpha_update_count, the factors, skipped_update_count
+    and, for a method whose factors are recomputed on its own schedule, last_recompression_step
+    (created in that order).
 
     Args:
       factor_specs: the factors' names, shapes, dtypes and trainability.
       schedule: the firing rule and alpha staircase.
       variable_factory: creates each variable; default tf.Variable.
+      recompression_schedule: the method's own firing rule (`recompression_schedule()` of its
+        compressor), or None.
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class WeightState:
         factor_specs: Sequence[FactorSpec],
         schedule: schedule_lib.AlphaSchedule,
         variable_factory: Optional[VariableFactory] = None,
+        recompression_schedule: Optional[schedule_lib.AlphaSchedule] = None,
     ):
         self.factor_specs = tuple(factor_specs)
         self.schedule = schedule
@@ -73,16 +77,29 @@ class WeightState:
         self.skipped_update_count = self._make(
             "skipped_update_count", tf.constant(0, tf.int64), tf.int64, False
         )
+        self.recompression_schedule = recompression_schedule
+        self.last_recompression_step = None
+        if recompression_schedule is not None:
+            self.last_recompression_step = self._make(
+                "last_recompression_step", tf.constant(-1, tf.int64), tf.int64, False
+            )
 
     @property
     def variables(self) -> list:
         """Every state variable: alpha, the counters and the factors."""
-        return [
-            self.alpha,
-            self.last_alpha_update_step,
-            self.alpha_update_count,
-            self.skipped_update_count,
-        ] + list(self.factor_variables)
+        counters = (
+            [self.last_recompression_step] if self.last_recompression_step is not None else []
+        )
+        return (
+            [
+                self.alpha,
+                self.last_alpha_update_step,
+                self.alpha_update_count,
+                self.skipped_update_count,
+            ]
+            + counters
+            + list(self.factor_variables)
+        )
 
     def _make(self, name: str, initial_value, dtype: tf.DType, trainable: bool):
         if self._variable_factory is not None:
@@ -112,6 +129,10 @@ class WeightState:
             self.alpha.assign(self.schedule.alpha_after_tf(count)),
             self.last_alpha_update_step.assign(tf.cast(step, tf.int64)),
         ]
+
+    def recompressed(self, step) -> tf.Tensor:
+        """Records a recompression at `step` (the factors assigned by the caller); the assign."""
+        return self.last_recompression_step.assign(tf.cast(step, tf.int64))
 
     def skip(self):
         """One skipped update: skipped_update_count goes up by one and nothing else changes

@@ -14,6 +14,7 @@ from tf_matcomp.compressors.kmeans import KMeansForm, KmeansMatrixCompressor
 from tf_matcomp.compressors.low_rank import LowRankDecompMatrixCompressor, LowRankForm
 from tf_matcomp.compressors.method import Method
 from tf_matcomp.compressors.mixed_block import MixedBlockCompressor, MixedBlockForm
+from tf_matcomp.compressors.pruned_kmeans import PrunedKMeansCompressor, PrunedKMeansForm
 from tf_matcomp.compressors.registry import (
     METHODS,
     form_from_config,
@@ -40,6 +41,8 @@ __all__ = [
     "Method",
     "MixedBlockCompressor",
     "MixedBlockForm",
+    "PrunedKMeansCompressor",
+    "PrunedKMeansForm",
     "SimhashForm",
     "SimhashMatrixCompressor",
     "SparseCodeForm",

@@ -164,6 +164,26 @@ class MatrixCompressorInterface:
                 low = middle + 1
         return {"rank": low}
 
+    # --- methods whose factors are recomputed during training (default: never) ------------
+    def recompression_schedule(self):
+        """The firing rule (a `schedule.AlphaSchedule`) on which the update engines recompute the
+        factors from the weight the layer computes with, besides the compression schedule's
+        first firing; None (the default) for a method whose factors are computed once.
+
+        A method returning one implements `static_recompress` and `tpu_recompress`; the engines
+        then also compute the first firing's factors with them (on_own_schedule False)."""
+        return None
+
+    def static_recompress(self, weight, factors, step: int, on_own_schedule: bool):
+        """The factors recomputed in NumPy from `weight` (the layer's current blended weight)
+        and the current `factors` at `step`; `on_own_schedule` says whether this is a firing
+        of `recompression_schedule` (else the compression schedule's first firing)."""
+        raise NotImplementedError()
+
+    def tpu_recompress(self, weight, factors, step, on_own_schedule: bool):
+        """`static_recompress` in TF ops (graph, tf.function, jit_compile); `step` a tensor."""
+        raise NotImplementedError()
+
     # --- from the form -------------------------------------------------------------------
     def validate_shape(self, shape) -> Tuple[int, int]:
         """(m, n); ValueError when this compressor cannot compress a matrix of `shape`."""

@@ -57,11 +57,16 @@ class CompressedForm:
         raise NotImplementedError
 
     # --- defaults, overridden where a factored computation is cheaper -----------------------
+    def dense_part(self, a: tf.Tensor, arrays: Sequence[tf.Tensor]) -> tf.Tensor:
+        """The dense weight's share of the blend: A itself (pruning + k-means: A ⊙ its mask)."""
+        return a
+
     def blend(self, a: tf.Tensor, arrays: Sequence[tf.Tensor], alpha) -> tf.Tensor:
-        """alpha·A + (1 − alpha)·Â (exactly Â once alpha is 0, for finite A)."""
+        """alpha·A + (1 − alpha)·Â (exactly Â once alpha is 0, for finite A), A as
+        `dense_part` gives it."""
         approx = tf.cast(self.matrix(arrays), a.dtype)
         alpha = tf.cast(alpha, a.dtype)
-        return alpha * a + (1 - alpha) * approx
+        return alpha * self.dense_part(a, arrays) + (1 - alpha) * approx
 
     def matmul(self, x: tf.Tensor, arrays: Sequence[tf.Tensor]) -> tf.Tensor:
         """x [..., m] · Â."""

@@ -13,6 +13,9 @@ module provides:
     `tpu_matrix_compressor` (TF ops that compile under jit_compile), `validate_shape` if
     it cannot take every matrix, and `hparams_for_ratio` (a method-neutral
     `compression_ratio` → its own hparams) unless the default bisection over `rank` fits;
+    a method whose factors are recomputed during training on a schedule of its own (pruning +
+    k-means: its mask updates) also returns that rule from `recompression_schedule()` and
+    implements `static_recompress` / `tpu_recompress` (the update engines call them);
   * a form, subclass of `form.CompressedForm` with a new `kind`: `variables()` (stored names,
     shapes, dtypes, in factor order), `matrix(arrays)` (Â, computed once, here), `label()`,
     `get_config()` if it has parameters, and the factored `matmul` / `transposed_matmul` /
@@ -31,6 +34,7 @@ from tf_matcomp.compressors import (
     kmeans,
     low_rank,
     mixed_block,
+    pruned_kmeans,
     simhash,
 )
 from tf_matcomp.compressors.form import CompressedForm
@@ -41,6 +45,7 @@ _METHODS: Tuple[Method, ...] = (
     simhash.METHOD,
     dictionary_learning.METHOD,
     kmeans.METHOD,
+    pruned_kmeans.METHOD,
     input_output.METHOD,
     block_diagonal.METHOD,
     mixed_block.METHOD,

@@ -67,7 +67,10 @@ class KernelCompression(tf.Module):
         return tf.convert_to_tensor(self.op.alpha)
 
     def last_update_step(self) -> int:
-        return int(np.asarray(self.op.last_alpha_update_step))
+        """The last step at which an update fired: alpha's, or a recompression of the factors
+        (option 8's mask updates); −1 before any."""
+        steps = [self.op.last_alpha_update_step, self.op.last_recompression_step]
+        return max(int(np.asarray(step)) for step in steps if step is not None)
 
     def update(self, step) -> tf.Tensor:
         """The op's TF-op update at `step` (acts for update options 0 and 2)."""
