@@ -16,6 +16,7 @@ namespace {
 
 using simhash_internal::Accumulator;
 using simhash_internal::ColumnTiles;
+using simhash_internal::Uninitialized;
 using simhash_internal::View;
 
 // Gaussian column tiles: about 16 tiles, at least 64 and at most 256 columns wide.
@@ -42,7 +43,7 @@ class ProjectionPanels {
         num_bits_(num_bits),
         panel_rows_(std::clamp<int64_t>(kSimhashPanelElements / num_bits, 1, rows)),
         parallel_for_(parallel_for),
-        buffer_(panel_rows_ * num_bits) {}
+        buffer_(Uninitialized<T>(panel_rows_ * num_bits)) {}
 
   int64_t count() const { return (rows_ + panel_rows_ - 1) / panel_rows_; }
   int64_t first_row(int64_t panel) const { return panel * panel_rows_; }
@@ -52,7 +53,7 @@ class ProjectionPanels {
   const T* Get(int64_t panel) {
     if (panel != current_) {
       const int64_t row0 = first_row(panel);
-      T* out = buffer_.data();
+      T* out = buffer_.get();
       const int64_t k = num_bits_;
       const uint64_t key = key_;
       parallel_for_(height(panel), k * kCyclesPerProjectionEntry, [&](int64_t begin, int64_t end) {
@@ -64,23 +65,23 @@ class ProjectionPanels {
       });
       current_ = panel;
     }
-    return buffer_.data();
+    return buffer_.get();
   }
 
  private:
   uint64_t key_;
   int64_t rows_, num_bits_, panel_rows_;
   const ParallelFor& parallel_for_;
-  std::vector<T> buffer_;
+  std::unique_ptr<T[]> buffer_;
   int64_t current_ = -1;
 };
 
-// Adds the blocks on and above the diagonal of R_pᵀ R_p [k, k] (one panel) to `gram` (zeroed by
-// the caller; G is symmetric, and only its strictly upper triangle and its diagonal are read
-// later). One unit of work per block, all of equal cost.
+// Writes (`add`: adds) the blocks on and above the diagonal of R_pᵀ R_p [k, k] (one panel) to
+// `gram` (G is symmetric, and only its strictly upper triangle and its diagonal are read later).
+// One unit of work per block, all of equal cost.
 template <typename T>
-void AddUpperGram(const T* panel, int64_t height, int64_t num_bits, const ParallelFor& parallel_for,
-                  T* gram) {
+void UpperGram(const T* panel, int64_t height, int64_t num_bits, bool add,
+               const ParallelFor& parallel_for, T* gram) {
   const int64_t blocks = (num_bits + kGramBlock - 1) / kGramBlock;
   std::vector<std::pair<int64_t, int64_t>> upper;  // (block row, block column), row <= column
   for (int64_t i = 0; i < blocks; ++i) {
@@ -93,9 +94,15 @@ void AddUpperGram(const T* panel, int64_t height, int64_t num_bits, const Parall
                                  const int64_t c0 = upper[unit].second * kGramBlock;
                                  const int64_t rows = std::min(kGramBlock, num_bits - r0);
                                  const int64_t cols = std::min(kGramBlock, num_bits - c0);
-                                 View(gram + r0 * num_bits + c0, rows, cols, num_bits).noalias() +=
+                                 auto block = View(gram + r0 * num_bits + c0, rows, cols, num_bits);
+                                 const auto product =
                                      View(panel + r0, height, rows, num_bits).transpose() *
                                      View(panel + c0, height, cols, num_bits);
+                                 if (add) {
+                                   block.noalias() += product;
+                                 } else {
+                                   block.noalias() = product;
+                                 }
                                }
                              });
 }
@@ -107,101 +114,104 @@ bool GaussianCompress(const T* a, int64_t rows, int64_t cols, int64_t num_bits, 
   const int64_t k = num_bits;
   ProjectionPanels<T> panels(seed, rows, k, parallel_for);
   const bool through_gram = SimhashThroughGram(rows, cols, k);
-  std::vector<T> gram;
+  std::unique_ptr<T[]> gram;
   Accumulator trace = 0;
   if (through_gram) {
-    gram.assign(k * k, T(0));
+    gram = Uninitialized<T>(k * k);
     for (int64_t panel = 0; panel < panels.count(); ++panel) {
-      AddUpperGram(panels.Get(panel), panels.height(panel), k, parallel_for, gram.data());
+      UpperGram(panels.Get(panel), panels.height(panel), k, panel > 0, parallel_for, gram.get());
     }
     for (int64_t b = 0; b < k; ++b) trace += gram[b * k + b];
   }
 
   const ColumnTiles tiles = GaussianTiles(cols);
   const int64_t packed = PackedWidth(cols);
-  // P [k, width] of each tile of a group (tiles.buffer_width columns apart), and its column
-  // sums (numerators, ‖R S_j‖², ‖A_j‖²); the group is as many tiles as kSimhashPanelElements
-  // allows (at least one).
-  const int64_t slot = k * tiles.buffer_width;
-  const int64_t group_tiles = std::clamp<int64_t>(kSimhashPanelElements / slot, 1, tiles.count);
-  std::vector<T> p(group_tiles * slot);
-  std::vector<Accumulator> sums(3 * group_tiles * tiles.buffer_width);
+  // P [k, group columns] row-major for a group of contiguous column tiles (as many as
+  // kSimhashPanelElements allows, at least one), and per column of the group its sums:
+  // numerators, ‖R S_j‖², ‖A_j‖².
+  const int64_t group_tiles =
+      std::clamp<int64_t>(kSimhashPanelElements / (k * tiles.width), 1, tiles.count);
+  const int64_t max_group_width = std::min(group_tiles * tiles.width, cols);
+  const std::unique_ptr<T[]> p = Uninitialized<T>(k * max_group_width);
+  std::vector<Accumulator> numerators(max_group_width), squared_norms(max_group_width),
+      column_norms(max_group_width);
   std::atomic<bool> finite{true};
   for (int64_t group = 0; group < tiles.count; group += group_tiles) {
     const int64_t in_group = std::min(group_tiles, tiles.count - group);
-    std::fill(sums.begin(), sums.end(), Accumulator(0));
-    auto for_tiles = [&](int64_t flops_per_column, auto&& body) {
+    const int64_t g0 = tiles.first(group);
+    const int64_t stride = std::min(in_group * tiles.width, cols - g0);  // P's row stride
+    for (auto* sums : {&numerators, &squared_norms, &column_norms}) {
+      std::fill(sums->begin(), sums->end(), Accumulator(0));
+    }
+    // Each shard works on its run of contiguous tiles at once (columns c..c + width of the
+    // group), so one product packs R once per shard rather than once per tile. A column's
+    // result does not depend on the run: Eigen blocks the depth by the depth alone and runs
+    // start on tile boundaries (multiples of 8 columns).
+    auto for_runs = [&](int64_t flops_per_column, auto&& body) {
       ParallelForOrThrowBadAlloc(parallel_for, in_group, flops_per_column * tiles.width,
                                  [&](int64_t begin, int64_t end) {
-                                   for (int64_t t = begin; t < end; ++t) {
-                                     const int64_t tile = group + t;
-                                     body(t, tiles.first(tile), tiles.width_of(tile, cols));
-                                   }
+                                   const int64_t c = tiles.first(group + begin) - g0;
+                                   const int64_t last = group + end - 1;
+                                   body(c, tiles.first(last) + tiles.width_of(last, cols) - g0 - c);
                                  });
     };
-    auto numerators = [&](int64_t t) { return sums.data() + 3 * t * tiles.buffer_width; };
-    auto squared_norms = [&](int64_t t) { return numerators(t) + tiles.buffer_width; };
-    auto column_norms = [&](int64_t t) { return numerators(t) + 2 * tiles.buffer_width; };
 
     // P = Rᵀ A, summed over the row panels in panel order.
     for (int64_t panel = 0; panel < panels.count(); ++panel) {
       const T* r = panels.Get(panel);
       const int64_t row0 = panels.first_row(panel), height = panels.height(panel);
-      for_tiles(2 * k * height, [&](int64_t t, int64_t c0, int64_t width) {
-        auto p_tile = View(p.data() + t * slot, k, width, width);
+      for_runs(2 * k * height, [&](int64_t c, int64_t width) {
+        auto p_run = View(p.get() + c, k, width, stride);
         const auto product =
-            View(r, height, k, k).transpose() * View(a + row0 * cols + c0, height, width, cols);
+            View(r, height, k, k).transpose() * View(a + row0 * cols + g0 + c, height, width, cols);
         if (panel == 0) {
-          p_tile.noalias() = product;
+          p_run.noalias() = product;
         } else {
-          p_tile.noalias() += product;
+          p_run.noalias() += product;
         }
       });
     }
     // Signs, numerators, P → S, and ‖A_j‖² for the norm scale.
-    for_tiles(4 * k + 2 * rows, [&](int64_t t, int64_t c0, int64_t width) {
-      if (!simhash_internal::SignsOfTile(p.data() + t * slot, k, width, c0, packed, signs,
-                                         numerators(t))) {
+    for_runs(4 * k + 2 * rows, [&](int64_t c, int64_t width) {
+      if (!simhash_internal::SignsOfTile(p.get() + c, stride, k, width, g0 + c, packed, signs,
+                                         numerators.data() + c)) {
         finite.store(false, std::memory_order_relaxed);
       }
       if (scale == SimhashScale::kNorm) {
-        simhash_internal::AddColumnDots(a + c0, a + c0, rows, width, cols, column_norms(t));
+        simhash_internal::AddColumnDots(a + g0 + c, cols, a + g0 + c, cols, rows, width,
+                                        column_norms.data() + c);
       }
     });
     // ‖R S_j‖²: S_jᵀ G S_j = tr(G) + 2 · S_jᵀ (strictly upper G) S_j, or Σ over panels of
     // ‖(R_p S)_j‖².
     if (through_gram) {
-      for_tiles(k * k, [&](int64_t t, int64_t, int64_t width) {
-        const T* s_tile = p.data() + t * slot;
-        std::vector<T> product(k * width);
-        View(product.data(), k, width, width).noalias() =
-            View(static_cast<const T*>(gram.data()), k, k, k)
+      for_runs(k * k, [&](int64_t c, int64_t width) {
+        const T* s_run = p.get() + c;
+        const std::unique_ptr<T[]> product = Uninitialized<T>(k * width);
+        View(product.get(), k, width, width).noalias() =
+            View(static_cast<const T*>(gram.get()), k, k, k)
                 .template triangularView<Eigen::StrictlyUpper>() *
-            View(s_tile, k, width, width);
-        Accumulator* norms = squared_norms(t);
-        simhash_internal::AddColumnDots(s_tile, product.data(), k, width, width, norms);
-        for (int64_t c = 0; c < width; ++c) norms[c] = trace + 2 * norms[c];
+            View(s_run, k, width, stride);
+        Accumulator* norms = squared_norms.data() + c;
+        simhash_internal::AddColumnDots(s_run, stride, product.get(), width, k, width, norms);
+        for (int64_t j = 0; j < width; ++j) norms[j] = trace + 2 * norms[j];
       });
     } else {
       for (int64_t panel = 0; panel < panels.count(); ++panel) {
         const T* r = panels.Get(panel);
         const int64_t height = panels.height(panel);
-        for_tiles(2 * k * height, [&](int64_t t, int64_t, int64_t width) {
-          std::vector<T> product(height * width);
-          View(product.data(), height, width, width).noalias() =
-              View(r, height, k, k) *
-              View(static_cast<const T*>(p.data() + t * slot), k, width, width);
-          simhash_internal::AddColumnDots(product.data(), product.data(), height, width, width,
-                                          squared_norms(t));
+        for_runs(2 * k * height, [&](int64_t c, int64_t width) {
+          const std::unique_ptr<T[]> product = Uninitialized<T>(height * width);
+          View(product.get(), height, width, width).noalias() =
+              View(r, height, k, k) * View(static_cast<const T*>(p.get() + c), k, width, stride);
+          simhash_internal::AddColumnDots(product.get(), width, product.get(), width, height, width,
+                                          squared_norms.data() + c);
         });
       }
     }
-    for (int64_t t = 0; t < in_group; ++t) {
-      const int64_t c0 = tiles.first(group + t);
-      if (!simhash_internal::ScalesOfTile(scale, numerators(t), squared_norms(t), column_norms(t),
-                                          tiles.width_of(group + t, cols), scales + c0)) {
-        finite.store(false, std::memory_order_relaxed);
-      }
+    if (!simhash_internal::ScalesOfTile(scale, numerators.data(), squared_norms.data(),
+                                        column_norms.data(), stride, scales + g0)) {
+      finite.store(false, std::memory_order_relaxed);
     }
   }
   return finite.load();
@@ -217,22 +227,22 @@ void GaussianDecompress(const uint8_t* signs, const T* scales, int64_t rows, int
   for (int64_t panel = 0; panel < panels.count(); ++panel) {
     const T* r = panels.Get(panel);
     const int64_t row0 = panels.first_row(panel), height = panels.height(panel);
+    // One product per shard over its run of contiguous tiles (see GaussianCompress).
     ParallelForOrThrowBadAlloc(
         parallel_for, tiles.count, 2 * height * k * tiles.width, [&](int64_t begin, int64_t end) {
-          std::vector<T> scaled_signs(k * tiles.buffer_width);  // S · diag(D) for one tile
-          for (int64_t tile = begin; tile < end; ++tile) {
-            const int64_t c0 = tiles.first(tile), width = tiles.width_of(tile, cols);
-            for (int64_t b = 0; b < k; ++b) {
-              const uint8_t* bytes = signs + b * packed + c0 / 8;
-              T* row = scaled_signs.data() + b * width;
-              for (int64_t c = 0; c < width; ++c) {
-                row[c] = SignIsPositive(bytes, c) ? scales[c0 + c] : -scales[c0 + c];
-              }
+          const int64_t c0 = tiles.first(begin);
+          const int64_t width = tiles.first(end - 1) + tiles.width_of(end - 1, cols) - c0;
+          const std::unique_ptr<T[]> scaled_signs = Uninitialized<T>(k * width);  // S · diag(D)
+          for (int64_t b = 0; b < k; ++b) {
+            const uint8_t* bytes = signs + b * packed + c0 / 8;
+            T* row = scaled_signs.get() + b * width;
+            for (int64_t c = 0; c < width; ++c) {
+              row[c] = SignIsPositive(bytes, c) ? scales[c0 + c] : -scales[c0 + c];
             }
-            View(out + row0 * cols + c0, height, width, cols).noalias() =
-                View(r, height, k, k) *
-                View(static_cast<const T*>(scaled_signs.data()), k, width, width);
           }
+          View(out + row0 * cols + c0, height, width, cols).noalias() =
+              View(r, height, k, k) *
+              View(static_cast<const T*>(scaled_signs.get()), k, width, width);
         });
   }
 }

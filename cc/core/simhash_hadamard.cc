@@ -101,7 +101,7 @@ bool HadamardCompress(const T* a, int64_t rows, int64_t cols, int64_t num_bits, 
             std::copy(fold.data(), fold.data() + bits * width, p.data() + q * block * width);
           }
           std::fill(numerators.begin(), numerators.end(), Accumulator(0));
-          if (!SignsOfTile(p.data(), k, width, c0, packed, signs, numerators.data())) {
+          if (!SignsOfTile(p.data(), width, k, width, c0, packed, signs, numerators.data())) {
             finite.store(false, std::memory_order_relaxed);
           }
           // ‖R S_j‖²: one block: Σ_r count(r) · (H_F [S; 0])[r, j]², count(r) the rows i ≡ r (mod
@@ -123,11 +123,11 @@ bool HadamardCompress(const T* a, int64_t rows, int64_t cols, int64_t num_bits, 
             }
           }
           if (blocks > 1) {
-            AddColumnDots(rs.data(), rs.data(), rows, width, width, squared_norms.data());
+            AddColumnDots(rs.data(), width, rs.data(), width, rows, width, squared_norms.data());
           }
           std::fill(column_norms.begin(), column_norms.end(), Accumulator(0));
           if (scale == SimhashScale::kNorm) {
-            AddColumnDots(a + c0, a + c0, rows, width, cols, column_norms.data());
+            AddColumnDots(a + c0, cols, a + c0, cols, rows, width, column_norms.data());
           }
           if (!ScalesOfTile(scale, numerators.data(), squared_norms.data(), column_norms.data(),
                             width, scales + c0)) {
