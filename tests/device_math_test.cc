@@ -140,7 +140,7 @@ TEST(ButterflyPassesApplyTheHadamardMatrix) {
     for (int64_t half = 1; half < length; half *= 2) {
       for (int64_t first = 0; first < length; ++first) {
         if ((first & half) != 0) continue;
-        for (int64_t c = 0; c < width; ++c) HadamardButterfly(data.data(), width, first, half, c);
+        HadamardButterfly(data.data() + first * width, data.data() + (first + half) * width, width);
       }
     }
     for (int64_t r = 0; r < length; ++r) {

@@ -8,20 +8,12 @@ import pytest
 import tensorflow as tf
 
 from conftest import run_in_mode
+from simhash_oracle import GOLDEN, mix64, oracle_scales, unpack
 from tf_matcomp import _core_loader, ops
 from tf_matcomp.compressors import simhash as simhash_compressor
 from tf_matcomp.compressors import simhash_builtin_ops
 from tf_matcomp.compressors.registry import method_for_option
 from tf_matcomp.compression_op import spec as spec_lib
-
-GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _mix64(z):
-    with np.errstate(over="ignore"):
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
 
 
 def oracle_projection(num_rows, num_bits, seed, dtype=np.float64):
@@ -31,26 +23,11 @@ def oracle_projection(num_rows, num_bits, seed, dtype=np.float64):
     rows = np.arange(num_rows, dtype=np.uint64)[:, None]
     cols = np.arange(num_bits, dtype=np.uint64)[None, :]
     with np.errstate(over="ignore"):
-        key = _mix64(np.array([seed], np.uint64) + GOLDEN)
-        h = _mix64(key + ((rows << np.uint64(32)) | (cols // np.uint64(block))) * GOLDEN)
+        key = mix64(np.array([seed], np.uint64) + GOLDEN)
+        h = mix64(key + ((rows << np.uint64(32)) | (cols // np.uint64(block))) * GOLDEN)
     negative = (h >> np.uint64(63)).astype(np.int64)
     parity = np.vectorize(lambda x: bin(int(x)).count("1") % 2)(rows & (cols % np.uint64(block)))
     return (1 - 2 * (negative ^ parity)).astype(dtype)
-
-
-def unpack(signs, num_columns):
-    bits = np.unpackbits(np.asarray(signs), axis=1, bitorder="little")[:, :num_columns]
-    return np.where(bits == 1, 1.0, -1.0)
-
-
-def oracle_scales(a, r, s, scale):
-    rs = r @ s
-    squared = np.sum(rs * rs, axis=0)
-    if scale == "least_squares":
-        numerator = np.sum(a * rs, axis=0)
-    else:
-        numerator = np.linalg.norm(a, axis=0) * np.sqrt(squared)
-    return np.divide(numerator, squared, out=np.zeros_like(squared), where=squared > 0)
 
 
 def compress(a, num_bits, implementation, seed=5, scale="least_squares"):
@@ -118,9 +95,7 @@ def test_compress_matches_oracle(implementation, shape, scale, dtype, rng):
     np.testing.assert_array_equal(s[clear], expected[clear])
     assert np.all(np.unpackbits(signs, axis=1, bitorder="little")[:, n:] == 0)  # padding
     tolerance = 2e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(
-        scales, oracle_scales(a.astype(np.float64), r, s, scale), rtol=tolerance, atol=1e-30
-    )
+    np.testing.assert_allclose(scales, oracle_scales(a, r, s, scale), rtol=tolerance, atol=1e-30)
 
 
 def test_core_is_bit_identical_to_the_kernel_whatever_the_threads(rng):

@@ -80,17 +80,18 @@ MATCOMP_HOST_DEVICE inline T HadamardEntry(uint64_t key, int64_t rows, uint64_t 
   return negative ? T(-1) : T(1);
 }
 
-// One butterfly of H_F applied along the rows of a row-major [F, width] buffer: rows `first`
-// and `first + half` of column `col` become (x + y, x − y). Passes half = 1, 2, ..., F/2 over
-// every first with (first & half) == 0 apply H_F (unnormalised).
+// One butterfly of H_F on `count` columns of two rows x and y (rows `first` and `first + half`
+// of a row-major [F, width] buffer): (x, y) becomes (x + y, x − y). Passes half = 1, 2, ..., F/2
+// over every first with (first & half) == 0 apply H_F (unnormalised). The CPU passes whole rows
+// (a loop the compiler vectorises), the GPU one column per thread.
 template <typename T>
-MATCOMP_HOST_DEVICE inline void HadamardButterfly(T* data, int64_t width, int64_t first,
-                                                  int64_t half, int64_t col) {
-  T* x = data + first * width + col;
-  T* y = x + half * width;
-  const T sum = *x + *y, difference = *x - *y;
-  *x = sum;
-  *y = difference;
+MATCOMP_HOST_DEVICE inline void HadamardButterfly(T* __restrict__ x, T* __restrict__ y,
+                                                  int64_t count) {
+  for (int64_t c = 0; c < count; ++c) {
+    const T sum = x[c] + y[c], difference = x[c] - y[c];
+    x[c] = sum;
+    y[c] = difference;
+  }
 }
 
 }  // namespace matcomp

@@ -29,7 +29,7 @@ void Transform(T* data, int64_t length, int64_t width) {
   for (int64_t half = 1; half < length; half <<= 1) {
     for (int64_t base = 0; base < length; base += 2 * half) {
       for (int64_t first = base; first < base + half; ++first) {
-        for (int64_t c = 0; c < width; ++c) HadamardButterfly(data, width, first, half, c);
+        HadamardButterfly(data + first * width, data + (first + half) * width, width);
       }
     }
   }

@@ -74,7 +74,7 @@ __global__ void ButterflyKernel(T* data, int64_t length, int64_t cols, int64_t h
   MATCOMP_GRID_STRIDE(index, (length / 2) * cols) {
     const int64_t pair = index / cols, j = index % cols;
     const int64_t first = (pair / half) * 2 * half + pair % half;
-    matcomp::HadamardButterfly(data, cols, first, half, j);
+    matcomp::HadamardButterfly(data + first * cols + j, data + (first + half) * cols + j, 1);
   }
 }
 

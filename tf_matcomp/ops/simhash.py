@@ -27,12 +27,10 @@ rounding of the scale to the dtype), excess kurtosis −0.15 and |R| ≤ 4.88, a
 N(0, 1). Integer operations and one correctly rounded multiply only, so the native kernel, the
 composite (also under XLA) and NumPy give bit-identical R for a given dtype and seed.
 
-Measured error ‖Â − A‖/‖A‖ (bench/bench_simhash.py, m = n = 1024, float32):
-  N(0, 1):             k = m/4: least squares 0.929, norm 1.122;  k = m: 0.782, 0.868
-  rank 32 + 10% noise: k = m/4: least squares 0.929, norm 1.123;  k = m: 0.781, 0.866
-The two matrices give the same error because each column is compressed on its own by a
-(nearly) rotation-invariant projection: only the column's direction relative to R matters, not the
-rank of A.
+Error ‖Â − A‖/‖A‖ on N(0, 1) and on a low-rank-plus-noise matrix, both projections, and the
+speed of each: bench/bench_simhash.py (each column is compressed on its own by a (nearly)
+rotation-invariant projection, so only the column's direction relative to R matters, not the
+rank of A).
 """
 
 from typing import Optional, Tuple
