@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cc/core/counter_rng.h"
+#include "cc/core/hadamard.h"
 #include "cc/core/kmeans_internal.h"
 #include "cc/core/kmeans_math.h"
 #include "cc/core/simhash_math.h"
@@ -89,6 +90,69 @@ TEST(ProjectionHasUnitVarianceAndZeroMean) {
   EXPECT(std::abs(sum / (n * n)) < 0.01);
   EXPECT(std::abs(square / (n * n) - 1.0) < 0.01);
   EXPECT(std::abs(kProjectionScale - 1.0 / std::sqrt(43690.0)) < 1e-15);
+}
+
+// The structured projection's entries from their definition: popcount by counting bits, the
+// row sign from the top bit of the hash.
+TEST(HadamardEntryMatchesItsDefinition) {
+  for (uint64_t seed : {0ULL, 5ULL}) {
+    const uint64_t key = ProjectionKey(seed);
+    for (int64_t rows : {1, 5, 64, 100}) {
+      int64_t block = 1;
+      while (block < rows) block *= 2;
+      EXPECT(HadamardBlock(rows) == block);
+      for (uint64_t row = 0; row < static_cast<uint64_t>(rows); ++row) {
+        for (uint64_t col = 0; col < 300; ++col) {
+          const uint64_t q = col / block, t = col % block;
+          int bits = 0;
+          for (uint64_t x = row & t; x != 0; x >>= 1) bits += static_cast<int>(x & 1);
+          const bool negative = (Mix64(key + ((row << 32) | q) * kGoldenGamma) >> 63) != 0;
+          const double expected = (negative != (bits % 2 == 1)) ? -1.0 : 1.0;
+          EXPECT(HadamardEntry<double>(key, rows, row, col) == expected);
+        }
+      }
+    }
+  }
+}
+
+TEST(HadamardBlocksCoverTheBits) {
+  for (int64_t rows : {1, 3, 64, 65}) {
+    for (int64_t bits : {1, 7, 64, 65, 300}) {
+      int64_t total = 0;
+      for (int64_t q = 0; q < HadamardBlocks(rows, bits); ++q) {
+        const int64_t in_block = HadamardBitsInBlock(rows, bits, q);
+        EXPECT(in_block >= 1 && in_block <= HadamardBlock(rows));
+        EXPECT(HadamardFold(in_block) >= in_block && HadamardFold(in_block) < 2 * in_block + 1);
+        total += in_block;
+      }
+      EXPECT(total == bits);
+    }
+  }
+}
+
+// The butterfly passes (as the CPU and the GPU run them) give H_F · x.
+TEST(ButterflyPassesApplyTheHadamardMatrix) {
+  for (int64_t length : {1, 2, 8, 32}) {
+    const int64_t width = 3;
+    std::vector<double> x(length * width), data;
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(1.0 + static_cast<double>(i));
+    data = x;
+    for (int64_t half = 1; half < length; half *= 2) {
+      for (int64_t first = 0; first < length; ++first) {
+        if ((first & half) != 0) continue;
+        HadamardButterfly(data.data() + first * width, data.data() + (first + half) * width, width);
+      }
+    }
+    for (int64_t r = 0; r < length; ++r) {
+      for (int64_t c = 0; c < width; ++c) {
+        double expected = 0;
+        for (int64_t i = 0; i < length; ++i) {
+          expected += (Parity(static_cast<uint64_t>(r & i)) ? -1.0 : 1.0) * x[i * width + c];
+        }
+        EXPECT(std::abs(data[r * width + c] - expected) < 1e-12);
+      }
+    }
+  }
 }
 
 TEST(PackSignsIsLeastSignificantFirstWithZeroPadding) {

@@ -147,18 +147,21 @@ def test_low_rank_blend_gpu_validation_is_the_cpu_one():
 SIMHASH_SHAPES = [(64, 48, 16), (300, 200, 1025), (33, 17, 9), (1, 8, 3)]
 
 
+@pytest.mark.parametrize("projection", ops.simhash.PROJECTIONS)
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
 @pytest.mark.parametrize("rows,bits", [(1, 1), (100, 33), (1000, 257)])
-def test_simhash_projection_gpu_is_bit_identical(dtype, rows, bits):
-    gpu = on(GPU, ops.simhash_projection, rows, bits, seed=9, dtype=dtype, implementation="native")
-    cpu = on(CPU, ops.simhash_projection, rows, bits, seed=9, dtype=dtype, implementation="native")
+def test_simhash_projection_gpu_is_bit_identical(dtype, rows, bits, projection):
+    kwargs = dict(seed=9, dtype=dtype, implementation="native", projection=projection)
+    gpu = on(GPU, ops.simhash_projection, rows, bits, **kwargs)
+    cpu = on(CPU, ops.simhash_projection, rows, bits, **kwargs)
     np.testing.assert_array_equal(gpu, cpu)
 
 
+@pytest.mark.parametrize("projection", ops.simhash.PROJECTIONS)
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
 @pytest.mark.parametrize("rows,cols,bits", SIMHASH_SHAPES)
 @pytest.mark.parametrize("scale", ["least_squares", "norm"])
-def test_simhash_compress_gpu_matches_cpu_and_composite(dtype, rows, cols, bits, scale):
+def test_simhash_compress_gpu_matches_cpu_and_composite(dtype, rows, cols, bits, scale, projection):
     a = tf.constant(np.random.default_rng(rows).standard_normal((rows, cols)), dtype)
     results = {
         name: on(
@@ -169,6 +172,7 @@ def test_simhash_compress_gpu_matches_cpu_and_composite(dtype, rows, cols, bits,
             seed=5,
             scale=scale,
             implementation=implementation,
+            projection=projection,
         )
         for name, device, implementation in (
             ("gpu", GPU, "native"),
@@ -178,7 +182,7 @@ def test_simhash_compress_gpu_matches_cpu_and_composite(dtype, rows, cols, bits,
     }
     tolerance = 1e-4 if dtype == tf.float32 else 1e-10
     # Signs may differ only where Rᵀa is within the GEMMs' rounding of zero.
-    r = on(CPU, ops.simhash_projection, rows, bits, seed=5, dtype=tf.float64)
+    r = on(CPU, ops.simhash_projection, rows, bits, seed=5, dtype=tf.float64, projection=projection)
     a64 = a.numpy().astype(np.float64)
     near_zero = np.abs(r.T @ a64) <= tolerance * (np.abs(r.T) @ np.abs(a64))
     signs, scales = results["gpu"]
@@ -193,14 +197,24 @@ def test_simhash_compress_gpu_matches_cpu_and_composite(dtype, rows, cols, bits,
             assert_close(scales, other_scales, tolerance)
 
 
+@pytest.mark.parametrize("projection", ops.simhash.PROJECTIONS)
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
-def test_simhash_round_trip_and_gradient_on_gpu(dtype):
+def test_simhash_round_trip_and_gradient_on_gpu(dtype, projection):
     a = tf.constant(np.random.default_rng(6).standard_normal((120, 40)), dtype)
     with tf.device(GPU):
-        signs, scales = ops.simhash_compress(a, 64, seed=2, implementation="native")
+        signs, scales = ops.simhash_compress(
+            a, 64, seed=2, implementation="native", projection=projection
+        )
     rebuilt = {
         device: on(
-            device, ops.simhash_decompress, signs, scales, 120, seed=2, implementation="native"
+            device,
+            ops.simhash_decompress,
+            signs,
+            scales,
+            120,
+            seed=2,
+            implementation="native",
+            projection=projection,
         )
         for device in (GPU, CPU)
     }
@@ -210,7 +224,9 @@ def test_simhash_round_trip_and_gradient_on_gpu(dtype):
     def scales_gradient(implementation):
         with tf.device(GPU), tf.GradientTape() as tape:
             tape.watch(scales)
-            out = ops.simhash_decompress(signs, scales, 120, seed=2, implementation=implementation)
+            out = ops.simhash_decompress(
+                signs, scales, 120, seed=2, implementation=implementation, projection=projection
+            )
             loss = tf.reduce_sum(out * upstream)
         return tape.gradient(loss, scales).numpy()
 

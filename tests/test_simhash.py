@@ -10,27 +10,21 @@ import pytest
 import tensorflow as tf
 
 from conftest import run_in_mode
+from simhash_oracle import GOLDEN, mix64, oracle_scales, unpack
+
 from tf_matcomp import ops
 
 MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 # ---------------------------------------------------------------- NumPy oracle of the generator
-def _mix64(z):
-    with np.errstate(over="ignore"):
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
 def oracle_integers(num_rows, num_bits, seed):
     """K = (byte sum of SplitMix64(key + (row·2³² + col)·G)) − 1020, written from the spec."""
     with np.errstate(over="ignore"):
-        key = _mix64(np.array([seed], np.uint64) + GOLDEN)
+        key = mix64(np.array([seed], np.uint64) + GOLDEN)
         rows = np.arange(num_rows, dtype=np.uint64)[:, None]
         cols = np.arange(num_bits, dtype=np.uint64)[None, :]
-        h = _mix64(key + ((rows << np.uint64(32)) | cols) * GOLDEN)
+        h = mix64(key + ((rows << np.uint64(32)) | cols) * GOLDEN)
     byte_sum = h.view(np.uint8).reshape(num_rows, num_bits, 8).astype(np.int64).sum(-1)
     return byte_sum - 1020
 
@@ -38,22 +32,6 @@ def oracle_integers(num_rows, num_bits, seed):
 def oracle_projection(num_rows, num_bits, seed, dtype):
     scale = dtype(1 / np.sqrt(8 * (256**2 - 1) / 12))  # 1/σ of a sum of 8 uniform bytes
     return oracle_integers(num_rows, num_bits, seed).astype(dtype) * scale
-
-
-def unpack(signs, num_columns):
-    bits = np.unpackbits(np.asarray(signs), axis=1, bitorder="little")[:, :num_columns]
-    return np.where(bits == 1, 1.0, -1.0)
-
-
-def oracle_scales(a, r, s, scale):
-    """Scales of the module doc, in float64, for given signs (R·S formed explicitly)."""
-    a, rs = a.astype(np.float64), r.astype(np.float64) @ s
-    squared = np.sum(rs * rs, axis=0)
-    if scale == "least_squares":
-        numerator = np.sum(a * rs, axis=0)
-    else:
-        numerator = np.linalg.norm(a, axis=0) * np.sqrt(squared)
-    return np.divide(numerator, squared, out=np.zeros_like(squared), where=squared > 0)
 
 
 def compress(a, num_bits, implementation, seed=5, scale="least_squares"):

@@ -36,6 +36,13 @@ inline constexpr int64_t kMaxSimhashBufferElements = int64_t{1} << 31;
 // scratch values per running thread; kMaxSimhashTileScratch bounds that (256 MiB of float32).
 inline constexpr int64_t kMaxSimhashTileWidth = 256;
 inline constexpr int64_t kMaxSimhashTileScratch = int64_t{1} << 26;
+// The CPU kernels never hold all of R [m, k] (nor Rᵀ·A for all columns) at once: R is generated
+// in row panels and Rᵀ·A formed for groups of column tiles of at most this many elements each
+// (64 MiB of float32), so scratch follows the inputs and outputs, not rows · num_bits.
+inline constexpr int64_t kSimhashPanelElements = int64_t{1} << 24;
+// The structured ("hadamard") projection transforms tiles of at most this many elements, so
+// that a tile stays in the L2 cache through the log2(L) butterfly passes.
+inline constexpr int64_t kHadamardTileElements = int64_t{1} << 17;
 
 // --- the counter-based generator of R (cc/core/counter_rng.h) -----------------------------
 inline constexpr uint64_t kGoldenGamma = 0x9E3779B97F4A7C15;

@@ -21,6 +21,8 @@ void ForEachConstant(Visitor&& visit) {
   visit("kMaxSimhashBufferElements", kMaxSimhashBufferElements);
   visit("kMaxSimhashTileWidth", kMaxSimhashTileWidth);
   visit("kMaxSimhashTileScratch", kMaxSimhashTileScratch);
+  visit("kSimhashPanelElements", kSimhashPanelElements);
+  visit("kHadamardTileElements", kHadamardTileElements);
   visit("kGoldenGamma", kGoldenGamma);
   visit("kByteSumOffset", kByteSumOffset);
   visit("kProjectionScale", kProjectionScale);

@@ -12,7 +12,8 @@ namespace tf_matcomp {
 namespace functor {
 
 // The functors return a non-OK status only for device failures (a BLAS call or a kernel
-// launch on the GPU); the kernels have validated every input before.
+// launch on the GPU) and for scratch that cannot be allocated (ResourceExhaustedError); the
+// kernels have validated every input before.
 
 // Writes `signs` [num_bits, ceil(n/8)] and `scales` [n] for `a` [m, n] (sizes validated).
 // Sets *finite to false when Rᵀ a or a scale is not finite (a holds NaN or ±Inf).
@@ -20,7 +21,7 @@ template <typename Device, typename T>
 struct SimhashCompress {
   absl::Status operator()(tensorflow::OpKernelContext* context,
                           typename tensorflow::TTypes<T>::ConstMatrix a, uint64_t seed,
-                          matcomp::SimhashScale scale,
+                          matcomp::ProjectionKind projection, matcomp::SimhashScale scale,
                           typename tensorflow::TTypes<tensorflow::uint8>::Matrix signs,
                           typename tensorflow::TTypes<T>::Vec scales, bool* finite);
 };
@@ -31,6 +32,7 @@ struct SimhashDecompress {
   absl::Status operator()(tensorflow::OpKernelContext* context,
                           typename tensorflow::TTypes<tensorflow::uint8>::ConstMatrix signs,
                           typename tensorflow::TTypes<T>::ConstVec scales, uint64_t seed,
+                          matcomp::ProjectionKind projection,
                           typename tensorflow::TTypes<T>::Matrix out);
 };
 
@@ -38,6 +40,7 @@ struct SimhashDecompress {
 template <typename Device, typename T>
 struct SimhashProjection {
   absl::Status operator()(tensorflow::OpKernelContext* context, uint64_t seed,
+                          matcomp::ProjectionKind kind,
                           typename tensorflow::TTypes<T>::Matrix projection);
 };
 

@@ -1,6 +1,7 @@
 // Matcomp>SimhashCompress, Matcomp>SimhashDecompress and Matcomp>SimhashProjection: registrations,
 // shape functions, kernels and CPU functors. The math lives in cc/core/simhash.h; this file
 // validates, allocates and calls it.
+#include <new>
 #include <string>
 
 #include "cc/kernels/shape_checks.h"
@@ -47,13 +48,35 @@ absl::Status ReadSeed(Context* context, const char* op, uint64_t* seed) {
   return absl::OkStatus();
 }
 
+// Reads `projection` ("gaussian" or "hadamard").
+template <typename Context>
+absl::Status ReadProjection(Context* context, const char* op, matcomp::ProjectionKind* kind) {
+  std::string name;
+  TF_RETURN_IF_ERROR(context->GetAttr("projection", &name));
+  return SizeError(op, matcomp::ParseProjectionKind(name, kind));
+}
+
+// The core throws std::bad_alloc when its scratch cannot be had: reported, never a crash.
+template <typename Compute>
+absl::Status ReportingOutOfMemory(const char* op, Compute&& compute) {
+  try {
+    compute();
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(op, ": out of memory allocating the kernel's scratch buffers"));
+  }
+  return absl::OkStatus();
+}
+
 template <typename Context>
 absl::Status ReadCompressAttributes(Context* context, int64_t* num_bits, uint64_t* seed,
+                                    matcomp::ProjectionKind* projection,
                                     matcomp::SimhashScale* scale) {
   std::string scale_name;
   TF_RETURN_IF_ERROR(context->GetAttr("num_bits", num_bits));
   TF_RETURN_IF_ERROR(context->GetAttr("scale", &scale_name));
   TF_RETURN_IF_ERROR(ReadSeed(context, kCompressOp, seed));
+  TF_RETURN_IF_ERROR(ReadProjection(context, kCompressOp, projection));
   TF_RETURN_IF_ERROR(SizeError(kCompressOp, matcomp::ValidateSimhashSizes(0, 0, *num_bits, "")));
   if (scale_name == "least_squares") {
     *scale = matcomp::SimhashScale::kLeastSquares;
@@ -67,18 +90,21 @@ absl::Status ReadCompressAttributes(Context* context, int64_t* num_bits, uint64_
 }
 
 template <typename Context>
-absl::Status ReadDecompressAttributes(Context* context, int64_t* num_rows, uint64_t* seed) {
+absl::Status ReadDecompressAttributes(Context* context, int64_t* num_rows, uint64_t* seed,
+                                      matcomp::ProjectionKind* projection) {
   TF_RETURN_IF_ERROR(context->GetAttr("num_rows", num_rows));
   TF_RETURN_IF_ERROR(ReadSeed(context, kDecompressOp, seed));
+  TF_RETURN_IF_ERROR(ReadProjection(context, kDecompressOp, projection));
   return SizeError(kDecompressOp, matcomp::ValidateSimhashSizes(*num_rows, 0, 1, "`num_rows`"));
 }
 
 template <typename Context>
 absl::Status ReadProjectionAttributes(Context* context, int64_t* num_rows, int64_t* num_bits,
-                                      uint64_t* seed) {
+                                      uint64_t* seed, matcomp::ProjectionKind* projection) {
   TF_RETURN_IF_ERROR(context->GetAttr("num_rows", num_rows));
   TF_RETURN_IF_ERROR(context->GetAttr("num_bits", num_bits));
   TF_RETURN_IF_ERROR(ReadSeed(context, kProjectionOp, seed));
+  TF_RETURN_IF_ERROR(ReadProjection(context, kProjectionOp, projection));
   return SizeError(kProjectionOp,
                    matcomp::ValidateSimhashSizes(*num_rows, 0, *num_bits, "`num_rows`"));
 }
@@ -107,11 +133,13 @@ REGISTER_OP("Matcomp>SimhashCompress")
     .Attr("num_bits: int")
     .Attr("seed: int = 0")
     .Attr("scale: string = 'least_squares'")
+    .Attr("projection: string = 'gaussian'")
     .SetShapeFn([](InferenceContext* c) -> absl::Status {
       int64_t num_bits;
       uint64_t seed;
+      matcomp::ProjectionKind projection;
       matcomp::SimhashScale scale;
-      TF_RETURN_IF_ERROR(ReadCompressAttributes(c, &num_bits, &seed, &scale));
+      TF_RETURN_IF_ERROR(ReadCompressAttributes(c, &num_bits, &seed, &projection, &scale));
       ShapeHandle a;
       TF_RETURN_IF_ERROR(RequireRank(c, 0, 2, kCompressOp, "a", &a));
       const DimensionHandle rows = c->Dim(a, 0), columns = c->Dim(a, 1);
@@ -129,7 +157,8 @@ REGISTER_OP("Matcomp>SimhashCompress")
     })
     .Doc(R"doc(
 Simhash compression a ≈ R · S · diag(scales), S = sign(Rᵀ a) (sign(0) = +1), R [m, num_bits]
-regenerated from (seed, row, col).
+regenerated from (seed, row, col): projection "gaussian" (cc/core/counter_rng.h) or "hadamard"
+(signed Walsh–Hadamard columns, cc/core/hadamard.h).
 
 a: [m, n], finite.
 signs: [num_bits, ceil(n / 8)]; column j of S is bit j % 8 (least significant first) of byte
@@ -144,10 +173,12 @@ REGISTER_OP("Matcomp>SimhashDecompress")
     .Attr("T: {float, double}")
     .Attr("num_rows: int")
     .Attr("seed: int = 0")
+    .Attr("projection: string = 'gaussian'")
     .SetShapeFn([](InferenceContext* c) -> absl::Status {
       int64_t num_rows;
       uint64_t seed;
-      TF_RETURN_IF_ERROR(ReadDecompressAttributes(c, &num_rows, &seed));
+      matcomp::ProjectionKind projection;
+      TF_RETURN_IF_ERROR(ReadDecompressAttributes(c, &num_rows, &seed, &projection));
       ShapeHandle signs, scales;
       TF_RETURN_IF_ERROR(RequireRank(c, 0, 2, kDecompressOp, "signs", &signs));
       TF_RETURN_IF_ERROR(RequireRank(c, 1, 1, kDecompressOp, "scales", &scales));
@@ -171,21 +202,24 @@ signs: [num_bits, ceil(n / 8)]. scales: [n]. out: [num_rows, n].
 )doc");
 
 REGISTER_OP("Matcomp>SimhashProjection")
-    .Output("projection: T")
+    .Output("r: T")
     .Attr("T: {float, double}")
     .Attr("num_rows: int")
     .Attr("num_bits: int")
     .Attr("seed: int = 0")
+    .Attr("projection: string = 'gaussian'")
     .SetShapeFn([](InferenceContext* c) -> absl::Status {
       int64_t num_rows, num_bits;
       uint64_t seed;
-      TF_RETURN_IF_ERROR(ReadProjectionAttributes(c, &num_rows, &num_bits, &seed));
+      matcomp::ProjectionKind projection;
+      TF_RETURN_IF_ERROR(ReadProjectionAttributes(c, &num_rows, &num_bits, &seed, &projection));
       c->set_output(0, c->Matrix(num_rows, num_bits));
       return absl::OkStatus();
     })
     .Doc(R"doc(
-The simhash projection R [num_rows, num_bits]: R[row, col] from (seed, row, col) by the
-counter-based generator of cc/core/counter_rng.h (mean 0, variance 1).
+The simhash projection R [num_rows, num_bits]: R[row, col] from (seed, row, col), "gaussian" by
+the counter-based generator of cc/core/counter_rng.h (mean 0, variance 1), "hadamard" the ±1
+entries of cc/core/hadamard.h.
 )doc");
 
 namespace functor {
@@ -193,13 +227,15 @@ namespace functor {
 template <typename T>
 struct SimhashCompress<CPUDevice, T> {
   absl::Status operator()(OpKernelContext* context, typename tensorflow::TTypes<T>::ConstMatrix a,
-                          uint64_t seed, matcomp::SimhashScale scale,
+                          uint64_t seed, matcomp::ProjectionKind projection,
+                          matcomp::SimhashScale scale,
                           typename tensorflow::TTypes<tensorflow::uint8>::Matrix signs,
                           typename tensorflow::TTypes<T>::Vec scales, bool* finite) {
-    *finite =
-        matcomp::SimhashCompress(a.data(), a.dimension(0), a.dimension(1), signs.dimension(0), seed,
-                                 scale, TfParallelFor(context), signs.data(), scales.data());
-    return absl::OkStatus();
+    return ReportingOutOfMemory(kCompressOp, [&] {
+      *finite = matcomp::SimhashCompress(a.data(), a.dimension(0), a.dimension(1),
+                                         signs.dimension(0), seed, projection, scale,
+                                         TfParallelFor(context), signs.data(), scales.data());
+    });
   }
 };
 
@@ -208,18 +244,22 @@ struct SimhashDecompress<CPUDevice, T> {
   absl::Status operator()(OpKernelContext* context,
                           typename tensorflow::TTypes<tensorflow::uint8>::ConstMatrix signs,
                           typename tensorflow::TTypes<T>::ConstVec scales, uint64_t seed,
+                          matcomp::ProjectionKind projection,
                           typename tensorflow::TTypes<T>::Matrix out) {
-    matcomp::SimhashDecompress(signs.data(), scales.data(), out.dimension(0), out.dimension(1),
-                               signs.dimension(0), seed, TfParallelFor(context), out.data());
-    return absl::OkStatus();
+    return ReportingOutOfMemory(kDecompressOp, [&] {
+      matcomp::SimhashDecompress(signs.data(), scales.data(), out.dimension(0), out.dimension(1),
+                                 signs.dimension(0), seed, projection, TfParallelFor(context),
+                                 out.data());
+    });
   }
 };
 
 template <typename T>
 struct SimhashProjection<CPUDevice, T> {
-  absl::Status operator()(OpKernelContext* context, uint64_t seed,
+  absl::Status operator()(OpKernelContext* context, uint64_t seed, matcomp::ProjectionKind kind,
                           typename tensorflow::TTypes<T>::Matrix projection) {
-    matcomp::FillProjection(seed, projection.dimension(0), projection.dimension(1),
+    // R is the output itself: no scratch to run out of.
+    matcomp::FillProjection(seed, kind, projection.dimension(0), projection.dimension(1),
                             TfParallelFor(context), projection.data());
     return absl::OkStatus();
   }
@@ -231,7 +271,8 @@ template <typename Device, typename T>
 class SimhashCompressOp : public OpKernel {
  public:
   explicit SimhashCompressOp(OpKernelConstruction* context) : OpKernel(context) {
-    OP_REQUIRES_OK(context, ReadCompressAttributes(context, &num_bits_, &seed_, &scale_));
+    OP_REQUIRES_OK(context,
+                   ReadCompressAttributes(context, &num_bits_, &seed_, &projection_, &scale_));
   }
 
   void Compute(OpKernelContext* context) override {
@@ -251,7 +292,7 @@ class SimhashCompressOp : public OpKernel {
     OP_REQUIRES_OK(context, context->allocate_output(1, TensorShape({columns}), &scales));
     bool finite = true;
     OP_REQUIRES_OK(context, functor::SimhashCompress<Device, T>()(
-                                context, a.matrix<T>(), seed_, scale_,
+                                context, a.matrix<T>(), seed_, projection_, scale_,
                                 signs->matrix<tensorflow::uint8>(), scales->vec<T>(), &finite));
     OP_REQUIRES(context, finite,
                 absl::InvalidArgumentError(
@@ -263,6 +304,7 @@ class SimhashCompressOp : public OpKernel {
  private:
   int64_t num_bits_ = 1;
   uint64_t seed_ = 0;
+  matcomp::ProjectionKind projection_ = matcomp::ProjectionKind::kGaussian;
   matcomp::SimhashScale scale_ = matcomp::SimhashScale::kLeastSquares;
 };
 
@@ -270,7 +312,7 @@ template <typename Device, typename T>
 class SimhashDecompressOp : public OpKernel {
  public:
   explicit SimhashDecompressOp(OpKernelConstruction* context) : OpKernel(context) {
-    OP_REQUIRES_OK(context, ReadDecompressAttributes(context, &num_rows_, &seed_));
+    OP_REQUIRES_OK(context, ReadDecompressAttributes(context, &num_rows_, &seed_, &projection_));
   }
 
   void Compute(OpKernelContext* context) override {
@@ -291,35 +333,38 @@ class SimhashDecompressOp : public OpKernel {
                                                                           num_bits, "`num_rows`")));
     Tensor* out = nullptr;
     OP_REQUIRES_OK(context, context->allocate_output(0, TensorShape({num_rows_, columns}), &out));
-    OP_REQUIRES_OK(
-        context, functor::SimhashDecompress<Device, T>()(context, signs.matrix<tensorflow::uint8>(),
-                                                         scales.vec<T>(), seed_, out->matrix<T>()));
+    OP_REQUIRES_OK(context, functor::SimhashDecompress<Device, T>()(
+                                context, signs.matrix<tensorflow::uint8>(), scales.vec<T>(), seed_,
+                                projection_, out->matrix<T>()));
   }
 
  private:
   int64_t num_rows_ = 0;
   uint64_t seed_ = 0;
+  matcomp::ProjectionKind projection_ = matcomp::ProjectionKind::kGaussian;
 };
 
 template <typename Device, typename T>
 class SimhashProjectionOp : public OpKernel {
  public:
   explicit SimhashProjectionOp(OpKernelConstruction* context) : OpKernel(context) {
-    OP_REQUIRES_OK(context, ReadProjectionAttributes(context, &num_rows_, &num_bits_, &seed_));
+    OP_REQUIRES_OK(context,
+                   ReadProjectionAttributes(context, &num_rows_, &num_bits_, &seed_, &projection_));
   }
 
   void Compute(OpKernelContext* context) override {
     Tensor* projection = nullptr;
     OP_REQUIRES_OK(context,
                    context->allocate_output(0, TensorShape({num_rows_, num_bits_}), &projection));
-    OP_REQUIRES_OK(
-        context, functor::SimhashProjection<Device, T>()(context, seed_, projection->matrix<T>()));
+    OP_REQUIRES_OK(context, functor::SimhashProjection<Device, T>()(context, seed_, projection_,
+                                                                    projection->matrix<T>()));
   }
 
  private:
   int64_t num_rows_ = 0;
   int64_t num_bits_ = 1;
   uint64_t seed_ = 0;
+  matcomp::ProjectionKind projection_ = matcomp::ProjectionKind::kGaussian;
 };
 
 #define REGISTER(kind, Dev, T)                                                                   \

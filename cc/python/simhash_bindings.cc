@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <string>
 
 #include "cc/core/simhash.h"
@@ -20,6 +21,27 @@ void RequireValidSizes(int64_t rows, int64_t cols, int64_t num_bits, const char*
   if (!invalid.empty()) throw py::value_error(invalid);
 }
 
+ProjectionKind ParseProjection(const std::string& name) {
+  ProjectionKind kind;
+  const std::string invalid = ParseProjectionKind(name, &kind);
+  if (!invalid.empty()) throw py::value_error(invalid);
+  return kind;
+}
+
+// Runs the core (GIL released); its std::bad_alloc (scratch that cannot be allocated) becomes a
+// MemoryError saying what ran out.
+template <typename Compute>
+void ComputeReportingOutOfMemory(const char* what, Compute&& compute) {
+  try {
+    NativeSection section;
+    compute();
+  } catch (const std::bad_alloc&) {  // the section has ended: the GIL is held again
+    const std::string message = std::string(what) + ": out of memory allocating scratch buffers";
+    PyErr_SetString(PyExc_MemoryError, message.c_str());
+    throw py::error_already_set();
+  }
+}
+
 SimhashScale ParseScale(const std::string& scale) {
   if (scale == "least_squares") return SimhashScale::kLeastSquares;
   if (scale == "norm") return SimhashScale::kNorm;
@@ -27,8 +49,8 @@ SimhashScale ParseScale(const std::string& scale) {
 }
 
 template <typename T>
-py::tuple Compress(const py::array& a, int64_t num_bits, uint64_t seed, SimhashScale scale,
-                   int num_threads) {
+py::tuple Compress(const py::array& a, int64_t num_bits, uint64_t seed, ProjectionKind projection,
+                   SimhashScale scale, int num_threads) {
   auto values = AsContiguous<T>(a, "a");
   const int64_t rows = values.shape(0), cols = values.shape(1);
   py::array_t<uint8_t> signs({num_bits, PackedWidth(cols)});
@@ -37,12 +59,11 @@ py::tuple Compress(const py::array& a, int64_t num_bits, uint64_t seed, SimhashS
   const T* input = values.data();
   uint8_t* signs_data = signs.mutable_data();
   T* scales_data = scales.mutable_data();
-  bool finite;
-  {
-    NativeSection section;
-    finite = SimhashCompress<T>(input, rows, cols, num_bits, seed, scale, ThreadRunner(num_threads),
-                                signs_data, scales_data);
-  }
+  bool finite = true;
+  ComputeReportingOutOfMemory("simhash_compress", [&] {
+    finite = SimhashCompress<T>(input, rows, cols, num_bits, seed, projection, scale,
+                                ThreadRunner(num_threads), signs_data, scales_data);
+  });
   // `a` is read in place without the GIL: a value another thread changed mid-call may still
   // reach the scales; a non-finite scale is never returned.
   finite = finite && std::all_of(scales_data, scales_data + cols,
@@ -52,20 +73,22 @@ py::tuple Compress(const py::array& a, int64_t num_bits, uint64_t seed, SimhashS
 }
 
 py::tuple CompressArray(const py::array& a, int64_t num_bits, int64_t signed_seed,
-                        const std::string& scale, int64_t requested_threads) {
+                        const std::string& scale, const std::string& projection,
+                        int64_t requested_threads) {
   const int num_threads = CheckedThreads(requested_threads);
   const uint64_t seed = CheckedSeed(signed_seed);
   RequireNdim(a, 2, "a");
   RequireValidSizes(a.shape(0), a.shape(1), num_bits, "a");
   const SimhashScale parsed = ParseScale(scale);
-  if (HasDtype<float>(a)) return Compress<float>(a, num_bits, seed, parsed, num_threads);
-  if (HasDtype<double>(a)) return Compress<double>(a, num_bits, seed, parsed, num_threads);
+  const ProjectionKind kind = ParseProjection(projection);
+  if (HasDtype<float>(a)) return Compress<float>(a, num_bits, seed, kind, parsed, num_threads);
+  if (HasDtype<double>(a)) return Compress<double>(a, num_bits, seed, kind, parsed, num_threads);
   RejectDtype(a, "a", "float32 or float64");
 }
 
 template <typename T>
 py::array Decompress(const py::array& signs, const py::array& scales, int64_t num_rows,
-                     uint64_t seed, int num_threads) {
+                     uint64_t seed, ProjectionKind projection, int num_threads) {
   auto packed = AsContiguous<uint8_t>(signs, "signs");
   auto column_scales = AsContiguous<T>(scales, "scales");
   const int64_t num_bits = packed.shape(0), cols = column_scales.shape(0);
@@ -73,16 +96,16 @@ py::array Decompress(const py::array& signs, const py::array& scales, int64_t nu
   const uint8_t* signs_data = packed.data();
   const T* scales_data = column_scales.data();
   T* out_data = out.mutable_data();
-  {
-    NativeSection section;
-    SimhashDecompress<T>(signs_data, scales_data, num_rows, cols, num_bits, seed,
+  ComputeReportingOutOfMemory("simhash_decompress", [&] {
+    SimhashDecompress<T>(signs_data, scales_data, num_rows, cols, num_bits, seed, projection,
                          ThreadRunner(num_threads), out_data);
-  }
+  });
   return out;
 }
 
 py::array DecompressArrays(const py::array& signs, const py::array& scales, int64_t num_rows,
-                           int64_t signed_seed, int64_t requested_threads) {
+                           int64_t signed_seed, const std::string& projection,
+                           int64_t requested_threads) {
   const int num_threads = CheckedThreads(requested_threads);
   const uint64_t seed = CheckedSeed(signed_seed);
   RequireNdim(signs, 2, "signs");
@@ -94,18 +117,23 @@ py::array DecompressArrays(const py::array& signs, const py::array& scales, int6
                           std::to_string(signs.shape(1)));
   }
   RequireValidSizes(num_rows, scales.shape(0), signs.shape(0), "num_rows");
-  if (HasDtype<float>(scales)) return Decompress<float>(signs, scales, num_rows, seed, num_threads);
+  const ProjectionKind kind = ParseProjection(projection);
+  if (HasDtype<float>(scales)) {
+    return Decompress<float>(signs, scales, num_rows, seed, kind, num_threads);
+  }
   if (HasDtype<double>(scales)) {
-    return Decompress<double>(signs, scales, num_rows, seed, num_threads);
+    return Decompress<double>(signs, scales, num_rows, seed, kind, num_threads);
   }
   RejectDtype(scales, "scales", "float32 or float64");
 }
 
 py::array Projection(int64_t num_rows, int64_t num_bits, int64_t signed_seed,
-                     const py::object& dtype, int64_t requested_threads) {
+                     const py::object& dtype, const std::string& projection,
+                     int64_t requested_threads) {
   const int num_threads = CheckedThreads(requested_threads);
   const uint64_t seed = CheckedSeed(signed_seed);
   RequireValidSizes(num_rows, 1, num_bits, "num_rows");
+  const ProjectionKind kind = ParseProjection(projection);
   const py::dtype wanted = py::dtype::from_args(dtype);
   auto fill = [&](auto* tag) -> py::array {
     using T = std::remove_pointer_t<decltype(tag)>;
@@ -113,7 +141,7 @@ py::array Projection(int64_t num_rows, int64_t num_bits, int64_t signed_seed,
     T* data = projection.mutable_data();
     {
       NativeSection section;
-      FillProjection<T>(seed, num_rows, num_bits, ThreadRunner(num_threads), data);
+      FillProjection<T>(seed, kind, num_rows, num_bits, ThreadRunner(num_threads), data);
     }
     return projection;
   };
@@ -126,15 +154,17 @@ py::array Projection(int64_t num_rows, int64_t num_bits, int64_t signed_seed,
 
 void BindSimhash(py::module_& module) {
   module.def("simhash_compress", &CompressArray, py::arg("a"), py::arg("num_bits"),
-             py::arg("seed") = 0, py::arg("scale") = "least_squares", py::arg("num_threads") = 0,
+             py::arg("seed") = 0, py::arg("scale") = "least_squares",
+             py::arg("projection") = "gaussian", py::arg("num_threads") = 0,
              "Simhash of a [m, n] float32/float64 array: (signs uint8 [num_bits, ceil(n/8)], "
              "scales [n]). Bit-identical to the SimhashCompress TF kernel (cc/core/simhash.h).");
   module.def("simhash_decompress", &DecompressArrays, py::arg("signs"), py::arg("scales"),
-             py::arg("num_rows"), py::arg("seed") = 0, py::arg("num_threads") = 0,
+             py::arg("num_rows"), py::arg("seed") = 0, py::arg("projection") = "gaussian",
+             py::arg("num_threads") = 0,
              "R · S · diag(scales) [num_rows, len(scales)] from packed signs and scales.");
   module.def("simhash_projection", &Projection, py::arg("num_rows"), py::arg("num_bits"),
              py::arg("seed") = 0, py::arg("dtype") = py::dtype::of<float>(),
-             py::arg("num_threads") = 0,
+             py::arg("projection") = "gaussian", py::arg("num_threads") = 0,
              "The projection R [num_rows, num_bits] regenerated from the seed.");
 }
 

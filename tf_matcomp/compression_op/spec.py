@@ -46,6 +46,8 @@ def default_op_hparams() -> HParams:
         block_compression_factor=1,
         compression_factor=1,
         num_bases=1,
+        # tf_matcomp's own: the kind of simhash projection R ("gaussian" or "hadamard").
+        projection="gaussian",
     )
 
 

@@ -3,8 +3,10 @@
 With A [m, n] and r the `rank` hparam (a compression factor ×100):
 
     k = floor(min(m, n) · 100 / r) + 1                 sign bits per column
-    R [m, k]: fixed pseudo-random projection, regenerated from `seed` (never stored;
-              the counter-based generator of cc/core/counter_rng.h, mean 0, variance 1)
+    R [m, k]: fixed pseudo-random projection, regenerated from `seed` (never stored): the
+              `projection` hparam "gaussian" (default; the counter-based generator of
+              cc/core/counter_rng.h, mean 0, variance 1) or "hadamard" (signed Walsh–Hadamard
+              columns, cc/core/hadamard.h: no GEMM to compress or decompress)
     S = sign(Rᵀ A) [k, n], sign(0) = +1               stored packed: uint8 [k, ceil(n/8)]
     D_j = ⟨A_j, (R S)_j⟩ / ‖(R S)_j‖²                 least-squares column scale (default), or
     D_j = ‖A_j‖ / ‖(R S)_j‖                            the peer's norm matching (scale="norm")
@@ -24,9 +26,18 @@ from tf_matcomp import _core_loader, constants, ops
 from tf_matcomp.compressors import base, simhash_builtin_ops
 from tf_matcomp.compressors.form import CompressedForm, matmul_last_axis
 from tf_matcomp.compressors.method import Method
+from tf_matcomp.hparams import HParams
 from tf_matcomp.ops.composites import simhash as simhash_composite
 
 SCALES = ("least_squares", "norm")
+PROJECTIONS = ops.simhash.PROJECTIONS
+
+
+def require_projection(value) -> str:
+    """`value` when it is one of PROJECTIONS; else ValueError naming the projection hparam."""
+    if value not in PROJECTIONS:
+        raise ValueError(f"projection must be one of {PROJECTIONS}, got {value!r}")
+    return value
 
 
 def num_bits_for(m: int, n: int, rank: int) -> int:
@@ -35,8 +46,8 @@ def num_bits_for(m: int, n: int, rank: int) -> int:
 
 
 class SimhashForm(CompressedForm):
-    """Â = R·S·diag(scales): R [m, k] regenerated from `seed` (never stored), S = ±1 [k, n]
-    stored as packed bits (uint8 [k, ceil(n/8)]), scales [n]."""
+    """Â = R·S·diag(scales): R [m, k] of kind `projection` regenerated from `seed` (never
+    stored), S = ±1 [k, n] stored as packed bits (uint8 [k, ceil(n/8)]), scales [n]."""
 
     kind = "simhash"
 
@@ -48,12 +59,19 @@ class SimhashForm(CompressedForm):
         seed: int,
         dtype="float32",
         implementation: str = "auto",
+        projection: str = "gaussian",
     ):
         super().__init__(rows, cols, dtype, implementation)
         self.num_bits, self.seed = int(num_bits), int(seed)
+        self.projection = require_projection(projection)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "num_bits": self.num_bits, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "num_bits": self.num_bits,
+            "seed": self.seed,
+            "projection": self.projection,
+        }
 
     def variables(self):
         return [
@@ -62,12 +80,18 @@ class SimhashForm(CompressedForm):
         ]
 
     def label(self) -> str:
-        return f"bits={self.num_bits}"
+        suffix = "" if self.projection == "gaussian" else f",{self.projection}"
+        return f"bits={self.num_bits}{suffix}"
 
     def matrix(self, arrays):
         signs, scales = arrays
         return ops.simhash_decompress(
-            signs, scales, self.rows, seed=self.seed, implementation=self.implementation
+            signs,
+            scales,
+            self.rows,
+            seed=self.seed,
+            implementation=self.implementation,
+            projection=self.projection,
         )
 
     def _projection_and_signs(self, signs, x):
@@ -76,8 +100,13 @@ class SimhashForm(CompressedForm):
         if self.implementation == "composite":
             zero = tf.minimum(tf.shape(x)[0], 0)
             rows, cols = tf.range(self.rows) + zero, tf.range(self.num_bits) + zero
+            projection = (
+                simhash_builtin_ops.hadamard_projection
+                if self.projection == "hadamard"
+                else simhash_builtin_ops.projection
+            )
             return (
-                simhash_builtin_ops.projection(rows, cols, self.seed, x.dtype),
+                projection(rows, cols, self.seed, x.dtype, self.rows),
                 simhash_builtin_ops.unpack_signs(signs, self.cols, x.dtype),
             )
         r = ops.simhash_projection(
@@ -86,6 +115,7 @@ class SimhashForm(CompressedForm):
             seed=self.seed,
             dtype=x.dtype,
             implementation=self.implementation,
+            projection=self.projection,
         )
         return r, simhash_composite.unpack_signs(signs, self.cols, x.dtype)
 
@@ -114,8 +144,12 @@ class SimhashMatrixCompressor(base.MatrixCompressorInterface):
     Args:
       spec: compressor hparams; `rank` r gives k = floor(min(m, n)·100/r) + 1 bits per column;
         is_c_matrix_trainable decides whether the optimizer trains the scales.
+        `projection` ("gaussian" default, or "hadamard") is the kind of R.
       scale: "least_squares" (default) or "norm" (the peer's).
       seed: seed of the projection R.
+
+    Raises:
+      ValueError: scale or the projection hparam is not one of the names above.
     """
 
     def __init__(
@@ -126,6 +160,14 @@ class SimhashMatrixCompressor(base.MatrixCompressorInterface):
             raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
         self._scale = scale
         self._seed = int(seed)
+        self._projection = require_projection(self._spec.get("projection", "gaussian"))
+
+    @staticmethod
+    def get_default_hparams() -> HParams:
+        """The shared compressor spec plus projection ("gaussian": the kind of R)."""
+        spec = base.compressor_hparams()
+        spec.add_hparam("projection", "gaussian")
+        return spec
 
     @property
     def seed(self) -> int:
@@ -140,7 +182,12 @@ class SimhashMatrixCompressor(base.MatrixCompressorInterface):
     def form(self, shape, dtype: tf.DType = tf.float32) -> SimhashForm:
         m, n = base.matrix_shape(shape)
         return SimhashForm(
-            m, n, num_bits_for(m, n, self._spec.rank), self._seed, tf.as_dtype(dtype).name
+            m,
+            n,
+            num_bits_for(m, n, self._spec.rank),
+            self._seed,
+            tf.as_dtype(dtype).name,
+            projection=self._projection,
         )
 
     def factor_trainable(self) -> Tuple[bool, ...]:
@@ -158,7 +205,11 @@ class SimhashMatrixCompressor(base.MatrixCompressorInterface):
         if core is None:
             return [np.asarray(f) for f in self.tpu_matrix_compressor(tf.constant(a))]
         signs, scales = core.simhash_compress(
-            a, self.num_bits(a.shape), seed=self._seed, scale=self._scale
+            a,
+            self.num_bits(a.shape),
+            seed=self._seed,
+            scale=self._scale,
+            projection=self._projection,
         )
         return [signs, scales]
 
@@ -166,7 +217,9 @@ class SimhashMatrixCompressor(base.MatrixCompressorInterface):
         """[signs, scales] through the `simhash_compress` op (composite under XLA)."""
         a = tf.convert_to_tensor(a_matrix)
         k = self.num_bits(a.shape)
-        signs, scales = ops.simhash_compress(a, k, seed=self._seed, scale=self._scale)
+        signs, scales = ops.simhash_compress(
+            a, k, seed=self._seed, scale=self._scale, projection=self._projection
+        )
         return [signs, scales]
 
     def np_reconstruct(self, factors: Sequence[np.ndarray], shape) -> np.ndarray:
@@ -176,7 +229,9 @@ class SimhashMatrixCompressor(base.MatrixCompressorInterface):
         core = _core_loader.core_or_warn("SimhashMatrixCompressor.np_reconstruct")
         if core is None:
             return np.asarray(self.reconstruct([tf.constant(signs), tf.constant(scales)], shape))
-        return core.simhash_decompress(signs, scales, m, seed=self._seed)
+        return core.simhash_decompress(
+            signs, scales, m, seed=self._seed, projection=self._projection
+        )
 
 
 METHOD = Method(
@@ -189,4 +244,5 @@ METHOD = Method(
         "is_b_matrix_trainable": False,  # sign bits
         "is_c_matrix_present": False,
     },
+    op_hparams=("projection",),
 )

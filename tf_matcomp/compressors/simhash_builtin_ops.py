@@ -66,19 +66,44 @@ def _byte_sum(x: tf.Tensor) -> tf.Tensor:
     return sum(_shr(_shl(x, 24 - 8 * i), 24) for i in range(4))
 
 
-def projection(rows: tf.Tensor, cols: tf.Tensor, seed: int, dtype: tf.DType) -> tf.Tensor:
-    """R[rows, cols] [len(rows), len(cols)] for int32 index vectors, bit-identical to
-    `counter_rng.projection`. (Indices computed at run time keep the converter from folding
-    R into a stored constant.)"""
-    high = tf.cast(rows, tf.uint32)[:, None] + tf.zeros([1, 1], tf.uint32)
-    low = tf.cast(cols, tf.uint32)[None, :] + tf.zeros([1, 1], tf.uint32)
+def _hash(high: tf.Tensor, low: tf.Tensor, seed: int):
+    """(high, low) words of mix(key + (high·2³² + low)·G), the generator's hash of a counter."""
     high, low = _mul64(high, low, constants.GOLDEN_GAMMA)
     high, low = _add64(high, low, counter_rng.projection_key(seed))
     high, low = _mul64(*_xor_shift(high, low, 30), 0xBF58476D1CE4E5B9)
     high, low = _mul64(*_xor_shift(high, low, 27), 0x94D049BB133111EB)
-    high, low = _xor_shift(high, low, 31)
+    return _xor_shift(high, low, 31)
+
+
+def projection(
+    rows: tf.Tensor, cols: tf.Tensor, seed: int, dtype: tf.DType, num_rows: int = 0
+) -> tf.Tensor:
+    """R[rows, cols] [len(rows), len(cols)] for int32 index vectors, bit-identical to
+    `counter_rng.projection`. (Indices computed at run time keep the converter from folding
+    R into a stored constant.) `num_rows` is unused: the Gaussian R does not depend on it."""
+    del num_rows
+    high = tf.cast(rows, tf.uint32)[:, None] + tf.zeros([1, 1], tf.uint32)
+    low = tf.cast(cols, tf.uint32)[None, :] + tf.zeros([1, 1], tf.uint32)
+    high, low = _hash(high, low, seed)
     integers = tf.cast(_byte_sum(high) + _byte_sum(low), tf.int32) - constants.BYTE_SUM_OFFSET
     return tf.cast(integers, dtype) * tf.constant(constants.PROJECTION_SCALE, dtype)
+
+
+def hadamard_projection(
+    rows: tf.Tensor, cols: tf.Tensor, seed: int, dtype: tf.DType, num_rows: int
+) -> tf.Tensor:
+    """The structured R[rows, cols] for a matrix of `num_rows` rows, bit-identical to
+    `counter_rng.hadamard_projection`: σ_q(i) from the top bit of the hash of (i, q), times
+    (−1)^popcount(i & t), the parity summed bit by bit with shifts (no BITWISE_AND in TFLite)."""
+    log_block = max(int(num_rows) - 1, 0).bit_length()  # L = 2^log_block
+    rows = tf.cast(rows, tf.uint32)[:, None] + tf.zeros([1, 1], tf.uint32)
+    cols = tf.cast(cols, tf.uint32)[None, :] + tf.zeros([1, 1], tf.uint32)
+    block, within = _shr(cols, log_block), _low_bits(cols, log_block) if log_block else cols * 0
+    high, _ = _hash(rows, block, seed)
+    flips = _shr(high, 31)  # σ_q(i) < 0
+    for bit in range(log_block):
+        flips += _low_bits(_shr(rows, bit), 1) * _low_bits(_shr(within, bit), 1)
+    return tf.cast(_low_bits(flips, 1), dtype) * tf.constant(-2, dtype) + tf.constant(1, dtype)
 
 
 def unpack_signs(signs: tf.Tensor, num_columns: int, dtype: tf.DType) -> tf.Tensor:

@@ -2,7 +2,13 @@
 composite, and `simhash_projection`, the projection both regenerate.
 
 Formulas, for A [m, n] and k = num_bits:
-  * R [m, k] = `simhash_projection(m, k, seed)`, never stored (see below).
+  * R [m, k] = `simhash_projection(m, k, seed, projection=...)`, never stored: "gaussian" (the
+    default, the generator below) or "hadamard", the structured ±1 projection of
+    cc/core/hadamard.h: R[i, qL + t] = σ_q(i)·(−1)^popcount(i & t) with L the smallest power of
+    two >= m and σ_q(i) = ±1 from the top bit of mix(key + (i·2³² + q)·G). Its Rᵀ·A is a fold
+    and a fast Walsh–Hadamard transform (no GEMM), its columns within a block are orthogonal
+    when m is a power of two, and its error on incoherent matrices is at most the Gaussian's
+    (bench/bench_simhash.py measures both).
   * S = sign(Rᵀ A) [k, n], sign(0) = +1, packed into `signs` uint8 [k, ceil(n/8)]: column j of S
     is bit j % 8 of byte j // 8 (least significant bit first, as
     `numpy.packbits(..., bitorder="little")`), bit 1 meaning +1; padding bits are 0 when
@@ -21,12 +27,10 @@ rounding of the scale to the dtype), excess kurtosis −0.15 and |R| ≤ 4.88, a
 N(0, 1). Integer operations and one correctly rounded multiply only, so the native kernel, the
 composite (also under XLA) and NumPy give bit-identical R for a given dtype and seed.
 
-Measured error ‖Â − A‖/‖A‖ (bench/bench_simhash.py, m = n = 1024, float32):
-  N(0, 1):             k = m/4: least squares 0.929, norm 1.122;  k = m: 0.782, 0.868
-  rank 32 + 10% noise: k = m/4: least squares 0.929, norm 1.123;  k = m: 0.781, 0.866
-The two matrices give the same error because each column is compressed on its own by a
-(nearly) rotation-invariant projection: only the column's direction relative to R matters, not the
-rank of A.
+Error ‖Â − A‖/‖A‖ on N(0, 1) and on a low-rank-plus-noise matrix, both projections, and the
+speed of each: bench/bench_simhash.py (each column is compressed on its own by a (nearly)
+rotation-invariant projection, so only the column's direction relative to R matters, not the
+rank of A).
 """
 
 from typing import Optional, Tuple
@@ -35,13 +39,13 @@ import tensorflow as tf
 
 from tf_matcomp import constants
 from tf_matcomp.ops import _dispatch, _validation
-from tf_matcomp.ops.composites import counter_rng
 from tf_matcomp.ops.composites import simhash as composite
 
 COMPRESS_OP_NAME = "Matcomp>SimhashCompress"
 DECOMPRESS_OP_NAME = "Matcomp>SimhashDecompress"
 PROJECTION_OP_NAME = "Matcomp>SimhashProjection"
 SCALES = ("least_squares", "norm")
+PROJECTIONS = ("gaussian", "hadamard")
 # Limits shared with the kernels: cc/core/constants.h (per-thread scratch is num_bits × tile
 # width).
 MAX_INDEX = constants.MAX_PROJECTION_INDEX
@@ -92,6 +96,21 @@ def _check_sizes(
         )
 
 
+def _check_projection(projection: str) -> str:
+    if projection not in PROJECTIONS:
+        raise ValueError(f"`projection` must be one of {PROJECTIONS}, got {projection!r}")
+    return projection
+
+
+def _static_for_hadamard(value: Optional[int], what: str, projection: str) -> None:
+    """The hadamard composite builds its transforms per block of bits: it needs `what` statically."""
+    if projection == "hadamard" and value is None:
+        raise ValueError(
+            f"{what} must be known when the graph is built for projection='hadamard' "
+            "(its composite's block structure follows it); got an unknown dimension"
+        )
+
+
 def _float_input(value, name: str, dtype: Optional[tf.DType] = None) -> tf.Tensor:
     tensor = _validation.as_float_tensor(value, name, dtype)
     if tensor.dtype not in _DTYPES:
@@ -106,16 +125,19 @@ def simhash_projection(
     dtype: tf.DType = tf.float32,
     implementation: str = "auto",
     name: Optional[str] = None,
+    projection: str = "gaussian",
 ) -> tf.Tensor:
     """The projection R [num_rows, num_bits] that simhash regenerates (see the module doc).
 
-    The native kernel and the composite give bit-identical R for the same dtype and seed.
+    The native kernel and the composite give bit-identical R for the same dtype, seed and
+    `projection` ("gaussian" or "hadamard").
 
     Raises:
       ValueError: num_rows < 0, num_bits < 1, seed outside [0, 2**63 - 1], dtype not
-        float32/float64, or R larger than 2**31 elements.
+        float32/float64, an unknown projection, or R larger than 2**31 elements.
     """
     _dispatch.check_implementation(implementation)
+    _check_projection(projection)
     num_rows = _validation.require_int_in_range(num_rows, "num_rows", 0, MAX_INDEX)
     num_bits = _validation.require_int_in_range(num_bits, "num_bits", 1, MAX_INDEX)
     seed = _validation.require_int_in_range(seed, "seed", 0, constants.MAX_SEED)
@@ -128,9 +150,9 @@ def simhash_projection(
             "simhash_projection",
             implementation,
             lambda lib: lib.matcomp_simhash_projection(
-                num_rows=num_rows, num_bits=num_bits, seed=seed, T=dtype
+                num_rows=num_rows, num_bits=num_bits, seed=seed, T=dtype, projection=projection
             ),
-            lambda: counter_rng.projection(num_rows, num_bits, seed, dtype),
+            lambda: composite.projection(num_rows, num_bits, seed, dtype, projection),
         )
 
 
@@ -141,6 +163,7 @@ def simhash_compress(
     scale: str = "least_squares",
     implementation: str = "auto",
     name: Optional[str] = None,
+    projection: str = "gaussian",
 ) -> Tuple[tf.Tensor, tf.Tensor]:
     """Compresses `a` [m, n] to packed signs of Rᵀ·a and per-column scales (module doc).
 
@@ -156,6 +179,8 @@ def simhash_compress(
       scale: "least_squares" or "norm" (see the module doc).
       implementation: "native", "composite" or "auto" (see `_dispatch`).
       name: optional name scope.
+      projection: "gaussian" (default) or "hadamard" (module doc); "hadamard" needs the rows
+        of `a` known when the graph is built.
 
     Returns:
       (signs uint8 [num_bits, ceil(n/8)], scales [n] of a's dtype).
@@ -170,18 +195,28 @@ def simhash_compress(
     seed = _validation.require_int_in_range(seed, "seed", 0, constants.MAX_SEED)
     if scale not in SCALES:
         raise ValueError(f"`scale` must be one of {SCALES}, got {scale!r}")
+    _check_projection(projection)
     with tf.name_scope(name or "simhash_compress"):
         a = _float_input(a, "a")
         _validation.require_rank(a, 2, "a")
         if a.shape.rank == 2:
             _check_sizes(a.shape[0], a.shape[1], num_bits, "the rows of `a`")
+
+        def run_composite():
+            _static_for_hadamard(
+                a.shape[0] if a.shape.rank else None, "the rows of `a`", projection
+            )
+            return composite.simhash_compress(a, num_bits, seed, scale, projection)
+
         return _dispatch.dispatch(
             "simhash_compress",
             implementation,
             lambda lib: tuple(
-                lib.matcomp_simhash_compress(a, num_bits=num_bits, seed=seed, scale=scale)
+                lib.matcomp_simhash_compress(
+                    a, num_bits=num_bits, seed=seed, scale=scale, projection=projection
+                )
             ),
-            lambda: composite.simhash_compress(a, num_bits, seed, scale),
+            run_composite,
         )
 
 
@@ -192,6 +227,7 @@ def simhash_decompress(
     seed: int = 0,
     implementation: str = "auto",
     name: Optional[str] = None,
+    projection: str = "gaussian",
 ) -> tf.Tensor:
     """Â = R · S · diag(scales) [num_rows, n] from `simhash_compress`'s output.
 
@@ -204,6 +240,8 @@ def simhash_decompress(
       seed: the seed `signs` were computed with, in [0, 2**63 - 1].
       implementation: "native", "composite" or "auto" (see `_dispatch`).
       name: optional name scope.
+      projection: the projection `signs` were computed with ("gaussian" or "hadamard"; the
+        latter needs the rows of `signs` known when the graph is built).
 
     Raises:
       ValueError: a rank, dtype or size breaks the rules above (known before running).
@@ -212,6 +250,7 @@ def simhash_decompress(
     _dispatch.check_implementation(implementation)
     num_rows = _validation.require_int_in_range(num_rows, "num_rows", 0, MAX_INDEX)
     seed = _validation.require_int_in_range(seed, "seed", 0, constants.MAX_SEED)
+    _check_projection(projection)
     with tf.name_scope(name or "simhash_decompress"):
         signs = _validation.as_tensor(signs, "signs", tf.uint8)
         scales = _float_input(scales, "scales")
@@ -228,11 +267,18 @@ def simhash_decompress(
                 "`signs` must have ceil(n / 8) columns for `scales` of length n",
             )
         _check_sizes(num_rows, columns, num_bits, "`num_rows`")
+
+        def run_composite():
+            _static_for_hadamard(num_bits, "the rows of `signs` (num_bits)", projection)
+            return composite.simhash_decompress(signs, scales, num_rows, seed, projection)
+
         return _dispatch.dispatch(
             "simhash_decompress",
             implementation,
-            lambda lib: lib.matcomp_simhash_decompress(signs, scales, num_rows=num_rows, seed=seed),
-            lambda: composite.simhash_decompress(signs, scales, num_rows, seed),
+            lambda lib: lib.matcomp_simhash_decompress(
+                signs, scales, num_rows=num_rows, seed=seed, projection=projection
+            ),
+            run_composite,
         )
 
 
@@ -248,4 +294,6 @@ def _simhash_decompress_grad(op, grad):
     )
     with tf.control_dependencies([shape_check]):
         grad = tf.ensure_shape(grad, op.outputs[0].shape)
-    return None, composite.scales_gradient(signs, scales, grad, op.get_attr("seed"))
+    projection = op.get_attr("projection").decode()
+    _static_for_hadamard(signs.shape[0], "the rows of `signs` (num_bits)", projection)
+    return None, composite.scales_gradient(signs, scales, grad, op.get_attr("seed"), projection)

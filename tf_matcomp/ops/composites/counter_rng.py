@@ -68,3 +68,43 @@ def projection(num_rows, num_bits, seed: int, dtype: tf.DType) -> tf.Tensor:
     """R [num_rows, num_bits] of `dtype`: one correctly rounded multiply of the exact integer."""
     integers = tf.cast(projection_integers(num_rows, num_bits, seed), dtype)
     return integers * tf.constant(PROJECTION_SCALE, dtype)
+
+
+def _parity(x: tf.Tensor) -> tf.Tensor:
+    """popcount(x) mod 2 of a uint64 tensor, by xor folding (as cc/core/hadamard.h)."""
+    for bits in (32, 16, 8, 4, 2, 1):
+        x = tf.bitwise.bitwise_xor(x, _shift_right(x, bits))
+    return tf.bitwise.bitwise_and(x, tf.constant(1, tf.uint64))
+
+
+def hadamard_row_negative(rows: tf.Tensor, blocks: tf.Tensor, seed: int) -> tf.Tensor:
+    """σ_q(i) < 0 (bool) for uint64 row indices i and block indices q (broadcast together): the
+    top bit of mix(key + (i·2³² + q)·G) (cc/core/hadamard.h)."""
+    counter = tf.bitwise.bitwise_or(tf.bitwise.left_shift(rows, tf.constant(32, tf.uint64)), blocks)
+    h = _mix64(
+        tf.constant(projection_key(seed), tf.uint64)
+        + counter * tf.constant(GOLDEN_GAMMA, tf.uint64)
+    )
+    return tf.not_equal(_shift_right(h, 63), tf.constant(0, tf.uint64))
+
+
+def row_indices(num_rows) -> tf.Tensor:
+    """0..num_rows−1 as uint64."""
+    return tf.cast(tf.range(tf.cast(num_rows, tf.int64)), tf.uint64)
+
+
+def hadamard_block(num_rows: int) -> int:
+    """L: the smallest power of two >= num_rows (1 for num_rows <= 1), bits per block."""
+    return 1 << max(int(num_rows) - 1, 0).bit_length()
+
+
+def hadamard_projection(num_rows: int, num_bits: int, seed: int, dtype: tf.DType) -> tf.Tensor:
+    """R [num_rows, num_bits] of the structured projection: R[i, qL + t] = σ_q(i)·(−1)^|i & t|."""
+    block = hadamard_block(num_rows)
+    cols = tf.cast(tf.range(num_bits, dtype=tf.int64), tf.uint64)
+    rows = row_indices(num_rows)[:, None]
+    block_of = tf.constant(block, tf.uint64)
+    parity = _parity(tf.bitwise.bitwise_and(rows, (cols % block_of)[None]))
+    negative = hadamard_row_negative(rows, (cols // block_of)[None], seed)
+    flipped = tf.not_equal(negative, tf.equal(parity, tf.constant(1, tf.uint64)))
+    return tf.where(flipped, tf.constant(-1, dtype), tf.constant(1, dtype))

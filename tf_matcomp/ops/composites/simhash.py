@@ -2,12 +2,14 @@
 
 Same formulas, bit order and generator as cc/core/simhash.h; R is bit-identical to the kernel's,
 while the products are summed in another order, so a sign may differ from the kernel's where
-|RᵀA| is within rounding noise of zero, and scales differ by rounding.
+|RᵀA| is within rounding noise of zero, and scales differ by rounding. `projection` "gaussian"
+forms R and uses matmuls; "hadamard" never forms R (composites/hadamard.py) and needs the rows
+of `a` known when the graph is built.
 """
 
 import tensorflow as tf
 
-from tf_matcomp.ops.composites import counter_rng
+from tf_matcomp.ops.composites import counter_rng, hadamard
 
 _BIT_WEIGHTS = [1 << bit for bit in range(8)]  # bit b of a byte holds column 8·byte + b
 
@@ -50,14 +52,29 @@ def _squared_norms_of_rs(r: tf.Tensor, s: tf.Tensor) -> tf.Tensor:
     return tf.cond(k * (m + n) < m * n, through_gram, directly)
 
 
-def simhash_compress(a: tf.Tensor, num_bits: int, seed: int, scale: str):
+def projection(num_rows, num_bits: int, seed: int, dtype: tf.DType, kind: str) -> tf.Tensor:
+    """R [num_rows, num_bits] of either kind (bit-identical to the kernels')."""
+    if kind == "hadamard":
+        return counter_rng.hadamard_projection(num_rows, num_bits, seed, dtype)
+    return counter_rng.projection(num_rows, num_bits, seed, dtype)
+
+
+def simhash_compress(a: tf.Tensor, num_bits: int, seed: int, scale: str, kind: str = "gaussian"):
     """Returns (signs uint8 [num_bits, ceil(n/8)], scales [n]) for a [m, n]; see ops.simhash."""
     a = tf.debugging.check_numerics(a, "SimhashCompress: `a` must contain only finite values")
-    r = counter_rng.projection(tf.shape(a)[0], num_bits, seed, a.dtype)
-    projected = tf.matmul(r, a, transpose_a=True)  # P = Rᵀ A, [k, n]
+    if kind == "hadamard":
+        projected = hadamard.transpose_times(a, num_bits, seed)
+    else:
+        r = counter_rng.projection(tf.shape(a)[0], num_bits, seed, a.dtype)
+        projected = tf.matmul(r, a, transpose_a=True)  # P = Rᵀ A, [k, n]
     positive = projected >= 0  # sign(0) = +1
     s = tf.where(positive, tf.constant(1, a.dtype), tf.constant(-1, a.dtype))
-    squared_norms = _squared_norms_of_rs(r, s)
+    if kind == "hadamard":
+        squared_norms = tf.reduce_sum(
+            tf.square(hadamard.times(s, num_bits, int(a.shape[0]), seed)), axis=0
+        )
+    else:
+        squared_norms = _squared_norms_of_rs(r, s)
     if scale == "least_squares":
         # ⟨A_j, R S_j⟩ = S_jᵀ Rᵀ A_j = Σ_b |P_bj|: no product with R S needed.
         scales = tf.math.divide_no_nan(tf.reduce_sum(tf.abs(projected), axis=0), squared_norms)
@@ -71,7 +88,9 @@ def simhash_compress(a: tf.Tensor, num_bits: int, seed: int, scale: str):
     return pack_signs(positive), scales
 
 
-def simhash_decompress(signs: tf.Tensor, scales: tf.Tensor, num_rows: int, seed: int) -> tf.Tensor:
+def simhash_decompress(
+    signs: tf.Tensor, scales: tf.Tensor, num_rows: int, seed: int, kind: str = "gaussian"
+) -> tf.Tensor:
     """Â = R · S · diag(scales), [num_rows, n]."""
     num_columns = tf.shape(scales)[0]
     with tf.control_dependencies(
@@ -89,12 +108,18 @@ def simhash_decompress(signs: tf.Tensor, scales: tf.Tensor, num_rows: int, seed:
         ]
     ):
         s = unpack_signs(signs, num_columns, scales.dtype)
+    if kind == "hadamard":
+        return hadamard.times(s * scales[None, :], int(signs.shape[0]), num_rows, seed)
     r = counter_rng.projection(num_rows, tf.shape(signs)[0], seed, scales.dtype)
     return tf.matmul(r, s * scales[None, :])
 
 
-def scales_gradient(signs: tf.Tensor, scales: tf.Tensor, grad: tf.Tensor, seed: int) -> tf.Tensor:
+def scales_gradient(
+    signs: tf.Tensor, scales: tf.Tensor, grad: tf.Tensor, seed: int, kind: str = "gaussian"
+) -> tf.Tensor:
     """d⟨grad, Â⟩/d scales_j = ⟨grad_j, R S_j⟩ = Σ_b S_bj (Rᵀ grad)_bj, for the native op."""
-    r = counter_rng.projection(tf.shape(grad)[0], tf.shape(signs)[0], seed, scales.dtype)
     s = unpack_signs(signs, tf.shape(scales)[0], scales.dtype)
+    if kind == "hadamard":
+        return tf.reduce_sum(s * hadamard.transpose_times(grad, int(signs.shape[0]), seed), axis=0)
+    r = counter_rng.projection(tf.shape(grad)[0], tf.shape(signs)[0], seed, scales.dtype)
     return tf.reduce_sum(s * tf.matmul(r, grad, transpose_a=True), axis=0)
