@@ -18,7 +18,7 @@ SANITIZE_FLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address \
 STAGE="${TF_MATCOMP_SANITIZE_DIR:-$(mktemp -d)/tf_matcomp_sanitized}"
 mkdir -p "$STAGE"
 cd "$REPO_ROOT"
-git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$STAGE"
+git ls-files -z --cached --others --exclude-standard | xargs -0 cp -p --parents -t "$STAGE"  # -p: a reused stage rebuilds only what changed
 cd "$STAGE"
 echo "== sanitizer build in $STAGE"
 TF_MATCOMP_MARCH=native TF_MATCOMP_EXTRA_FLAGS="$SANITIZE_FLAGS" "$VENV_PYTHON" setup.py -q build_ext --inplace

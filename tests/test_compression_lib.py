@@ -517,3 +517,110 @@ def test_compressed_linear_layer_blends_w_on_its_eager_schedule():
 def test_layers_without_compression_obj_are_an_error():
     with pytest.raises(ValueError, match="compression_obj"):
         layers.CompressedDense(4)
+
+
+# --- compression_op.InputOutputCompressionOp (option 9) ------------------------------------------
+def _block_diagonal(block, count):
+    return np.kron(np.eye(count, dtype=block.dtype), block)
+
+
+def _peer_io_op(extra=""):
+    """The peer's own test setup: a 12x8 outer product, both sides on, blocks 4, factors 2,
+    and the LowRankDecompMatrixCompressor it passes."""
+    hparams = comp_op.InputOutputCompressionOp.get_default_hparams().parse(
+        "name=input_output_compression,compression_option=9,begin_compression_step=0,"
+        "compression_frequency=1,alpha_decrement_value=0.5,compress_input=True,"
+        "compress_output=True,input_compression_factor=2,input_block_size=4,"
+        "output_compression_factor=2,output_block_size=4" + extra
+    )
+    op = comp_op.InputOutputCompressionOp(spec=hparams)
+    a = np.outer([1.0, 2, 3, 7, 8, 9, 1, 2, 5, -2, -7, -1], [4.0, 5, 6, 3, 1, 8, 3, 2])
+    compressor = comp_op.LowRankDecompMatrixCompressor(
+        spec=comp_op.LowRankDecompMatrixCompressor.get_default_hparams()
+    )
+    op.get_apply_compression_op(tf.Variable(a.astype(np.float32)), compressor)
+    return op, a
+
+
+def test_input_output_op_has_the_peers_defaults():
+    values = comp_op.InputOutputCompressionOp.get_default_hparams().values()
+    peer = dict(
+        name="input_compression",
+        compression_frequency=10,
+        use_tpu=False,
+        compression_option=0,
+        begin_compression_step=1000,
+        end_compression_step=2000,
+        is_b_matrix_trainable=True,
+        is_c_matrix_trainable=True,
+        is_d_matrix_trainable=True,
+        rank=4,
+        compress_input=True,
+        compress_output=False,
+        input_compression_factor=1,
+        input_block_size=32,
+        output_compression_factor=1,
+        output_block_size=1,
+    )
+    assert {key: values[key] for key in peer} == peer
+    # CompressionOp's own defaults are untouched.
+    assert comp_op.CompressionOp.get_default_hparams().get("input_block_size") == 1
+
+
+def test_input_output_op_matmul_is_x_times_a_and_its_factors_have_the_peers_shapes():
+    op, a = _peer_io_op()
+    assert op.b_matrix_tfvar.shape == (4, 2)
+    assert op.c_matrix_tfvar.shape == (6, 4)
+    assert op.d_matrix_tfvar.shape == (2, 4)
+    x = np.array([1.0, 2, 3, 4] * 3, np.float32)
+    # alpha 1 before the first firing: x·A, A as [in, out]
+    np.testing.assert_allclose(op.get_apply_matmul(x).numpy(), x @ a, rtol=1e-5)
+    assert op.run_update_step(step_number=0)
+    b, c, d = (v.numpy() for v in (op.b_matrix_tfvar, op.c_matrix_tfvar, op.d_matrix_tfvar))
+    a_hat = _block_diagonal(b, 3) @ c @ _block_diagonal(d, 2)
+    weight = 0.5 * a + 0.5 * a_hat
+    batch = _matrix(3, 12, seed=9)
+    np.testing.assert_allclose(op.get_apply_matmul(x).numpy(), x @ weight, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(
+        op.get_apply_matmul(batch).numpy(), batch @ weight, rtol=1e-4, atol=1e-3
+    )
+    # The weight itself is A's blend as for every op ([in, out] here, x meets its rows).
+    np.testing.assert_allclose(op.get_weight().numpy(), weight, rtol=1e-5, atol=1e-4)
+
+
+def test_input_output_op_takes_trainability_from_the_given_compressor():
+    hparams = comp_op.InputOutputCompressionOp.get_default_hparams().parse(
+        "compress_input=True,input_block_size=4,input_compression_factor=2"
+    )
+    compressor_spec = comp_op.LowRankDecompMatrixCompressor.get_default_hparams().parse(
+        "is_c_matrix_trainable=False"
+    )
+    op = comp_op.InputOutputCompressionOp(spec=hparams)
+    op.get_apply_compression_op(
+        tf.Variable(_matrix(8, 6)), comp_op.LowRankDecompMatrixCompressor(spec=compressor_spec)
+    )
+    assert op.b_matrix_tfvar.trainable and not op.c_matrix_tfvar.trainable
+    assert op.get_spec().compression_option == 9
+
+
+def test_input_output_op_with_its_default_spec_compresses_the_input_side():
+    op = comp_op.InputOutputCompressionOp()
+    op.get_apply_compression_op(
+        tf.Variable(_matrix(64, 8)),
+        comp_op.LowRankDecompMatrixCompressor(
+            spec=comp_op.LowRankDecompMatrixCompressor.get_default_hparams()
+        ),
+    )
+    assert op.b_matrix_tfvar.shape == (32, 32) and op.c_matrix_tfvar.shape == (64, 8)
+    assert op.d_matrix_tfvar is None
+
+
+def test_input_output_op_rejects_another_option_and_warns_on_op_level_trainability():
+    spec = comp_op.InputOutputCompressionOp.get_default_hparams().parse("compression_option=4")
+    with pytest.raises(ValueError, match="compression_option must be 0 or 9"):
+        comp_op.InputOutputCompressionOp(spec=spec)
+    spec = comp_op.InputOutputCompressionOp.get_default_hparams().parse(
+        "is_d_matrix_trainable=False"
+    )
+    with pytest.warns(UserWarning, match="is_d_matrix_trainable=False has no effect"):
+        comp_op.InputOutputCompressionOp(spec=spec)

@@ -124,6 +124,65 @@ def test_tflite_builtins_smaller_by_half_the_ratio_and_equal(method, tmp_path, r
     np.testing.assert_allclose(got, stripped(x).numpy(), rtol=1e-4, atol=1e-4)
 
 
+# Every stripped simhash kind: kind -> (stock layer factory, input shape, input kind, rank). Each
+# stripped simhash layer regenerates R at run time from builtin ops (about 40-50 KB of graph per
+# layer, whatever its size), so these kernels are ~1 MB: the fixed cost stays below dense/ratio.
+# DepthwiseConv2D's matrix [kh·kw, cin·mult] has 9 rows: its ratio stays below ~6 (a scale
+# per column) and only cin·mult ≳ 7000 would carry the fixed cost, too large for a test, so
+# it is held to builtin ops and equal outputs only.
+SIZE_NOT_CHECKED = {"DepthwiseConv2D"}
+SIMHASH_TFLITE_KINDS = {
+    "Dense": (lambda: tf.keras.layers.Dense(512), (512,), "float", 50),
+    "EinsumDense": (
+        lambda: tf.keras.layers.EinsumDense("abc,cde->abde", (None, 8, 64), bias_axes="de"),
+        (4, 512),
+        "float",
+        50,
+    ),
+    "Embedding": (lambda: tf.keras.layers.Embedding(512, 512), (4,), "ids", 50),
+    "Conv1D": (lambda: tf.keras.layers.Conv1D(512, 3), (6, 192), "float", 50),
+    "Conv2D": (lambda: tf.keras.layers.Conv2D(512, 3), (5, 5, 64), "float", 50),
+    "Conv3D": (lambda: tf.keras.layers.Conv3D(512, 2), (3, 3, 3, 64), "float", 50),
+    "DepthwiseConv2D": (
+        lambda: tf.keras.layers.DepthwiseConv2D(3, depth_multiplier=8),
+        (4, 4, 64),
+        "float",
+        50,
+    ),
+    "SeparableConv2D": (lambda: tf.keras.layers.SeparableConv2D(512, 3), (4, 4, 512), "float", 50),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SIMHASH_TFLITE_KINDS))
+def test_stripped_simhash_kind_converts_with_builtins_smaller_and_equal(name, tmp_path, rng):
+    make, shape, kind, rank = SIMHASH_TFLITE_KINDS[name]
+    inputs = tf.keras.Input(shape, dtype="int32" if kind == "ids" else "float32")
+    dense = tf.keras.Model(inputs, make()(inputs))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mk.LayerGrowthWarning)
+        compressed = mk.compress_model(
+            dense, f"compression_option=2,rank={rank},{mk.ONE_SHOT_SCHEDULE}"
+        )
+    (layer,) = mk.compressed_layers(compressed)
+    layer.run_alpha_update(0)
+    stripped = mk.strip_compression(compressed)
+    assert type(stripped.layers[-1]).__name__ == f"Stripped{name}"
+    ratio = mk.compression_ratio(stripped)
+    dense_size = len(_tflite(dense, str(tmp_path / "dense")))
+    flatbuffer = _tflite(stripped, str(tmp_path / "stripped"))
+    if name not in SIZE_NOT_CHECKED:
+        assert dense_size / len(flatbuffer) >= ratio / 2, (dense_size, len(flatbuffer), ratio)
+    if kind == "ids":
+        x = rng.integers(0, 512, (2,) + shape).astype(np.int32)
+    else:
+        x = rng.standard_normal((2,) + shape).astype(np.float32)
+    got, ops = _run_tflite(flatbuffer, x)
+    assert not any("FLEX" in op or "CUSTOM" in op for op in ops), ops
+    expected = stripped(x).numpy()
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * scale)
+
+
 def test_export_of_training_form_refuses_with_a_message(tmp_path):
     dense = tf.keras.Sequential([tf.keras.Input((8,)), tf.keras.layers.Dense(4, name="d")])
     compressed = mk.compress_model(dense, "compression_option=1,rank=200")

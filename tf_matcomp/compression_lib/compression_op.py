@@ -5,16 +5,19 @@ Aliases of tf_matcomp's classes (`tf_matcomp.compression_op`, `tf_matcomp.compre
 * `CompressionOp`: tf_matcomp's, where `b_matrix_tfvar` of a dictionary-learning weight is the
   peer's B [m, k], a `tf.SparseTensor` of the current codes (tf_matcomp stores them as
   `b_matrix_indices_tfvar` [m, s] column indices and `b_matrix_values_tfvar` [m, s] values);
-* `CompressionOpEager`: the peer's eager Keras-layer op, over a tf_matcomp CompressionOp.
+* `CompressionOpEager`: the peer's eager Keras-layer op, over a tf_matcomp CompressionOp;
+* `InputOutputCompressionOp`: the peer's option-9 op, tf_matcomp's CompressionOp with the
+  peer's defaults and its x·A `get_apply_matmul`.
 """
 
+import warnings
 from typing import Optional
 
 import tensorflow as tf
 
 from tf_matcomp import compression_op as _compression_op
 from tf_matcomp.compression_op.state import layer_variable_factory
-from tf_matcomp.compressors import dictionary_learning
+from tf_matcomp.compressors import dictionary_learning, registry
 from tf_matcomp.compressors.base import MatrixCompressorInferface, MatrixCompressorInterface
 from tf_matcomp.compressors.low_rank import LowRankDecompMatrixCompressor
 
@@ -26,6 +29,7 @@ __all__ = [
     "CompressionOp",
     "CompressionOpEager",
     "CompressionOpInterface",
+    "InputOutputCompressionOp",
     "LowRankDecompMatrixCompressor",
     "MatrixCompressorInferface",
     "MatrixCompressorInterface",
@@ -110,3 +114,88 @@ class CompressionOpEager(tf.keras.layers.Layer):
     b_matrix_tfvar = property(lambda self: self._op().b_matrix_tfvar)
     c_matrix_tfvar = property(lambda self: self._op().c_matrix_tfvar)
     matrix_compressor = property(lambda self: self._op().matrix_compressor)
+
+
+# graph_compression's InputOutputCompressionOp.get_default_hparams() values (the rest of the
+# spec keeps CompressionOp's defaults). Its op-level is_*_matrix_trainable keys are parsed but,
+# as there, trainability is read from the compressor's spec.
+_INPUT_OUTPUT_DEFAULTS = {
+    "name": "input_compression",
+    "compression_frequency": 10,
+    "use_tpu": False,
+    "compression_option": 0,
+    "begin_compression_step": 1000,
+    "end_compression_step": 2000,
+    "rank": 4,
+    "compress_input": True,
+    "compress_output": False,
+    "input_compression_factor": 1,
+    "input_block_size": 32,
+    "output_compression_factor": 1,
+    "output_block_size": 1,
+}
+_TRAINABLE_KEYS = ("is_b_matrix_trainable", "is_c_matrix_trainable", "is_d_matrix_trainable")
+_INPUT_OUTPUT_OPTION = 9
+
+
+class InputOutputCompressionOp(CompressionOp):
+    """graph_compression's option-9 op over tf_matcomp's (factors fitted to A, alpha blended;
+    see `tf_matcomp.compressors.input_output`).
+
+    Differs from `CompressionOp` as graph_compression's class does: `get_default_hparams()`
+    has its defaults (input side on, input_block_size 32, begin/end steps 1000/2000, ...);
+    the class always compresses with option 9 (a spec's `compression_option` must be 0, the
+    peer's default, or 9), whatever compressor `get_apply_compression_op` is given (the peer
+    passes a LowRankDecompMatrixCompressor and reads only its is_*_matrix_trainable): the op
+    makes its own `InputOutputCompressor` from its spec, with those flags where the given
+    compressor's spec has them; `get_apply_matmul(x)` is x·W with W as [in, out] (x·A), not
+    x·Wᵀ.
+
+    Raises:
+      ValueError: the spec's compression_option is neither 0 nor 9.
+    """
+
+    def __init__(self, scope="default_scope", spec=None, global_step=None, variable_factory=None):
+        spec = (spec if spec is not None else self.get_default_hparams()).copy()
+        if spec.compression_option not in (0, _INPUT_OUTPUT_OPTION):
+            raise ValueError(
+                "InputOutputCompressionOp: compression_option must be 0 or 9 (it is the "
+                f"input/output op), got {spec.compression_option!r}"
+            )
+        for key in _TRAINABLE_KEYS:
+            if key in spec.values() and not spec.get(key):
+                warnings.warn(
+                    f"InputOutputCompressionOp: the op spec's {key}=False has no effect (as "
+                    "in graph_compression): set it on the compressor's spec",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        spec.set_hparam("compression_option", _INPUT_OUTPUT_OPTION)
+        super().__init__(scope, spec, global_step, variable_factory)
+
+    @staticmethod
+    def get_default_hparams():
+        """CompressionOp's spec with graph_compression's InputOutputCompressionOp defaults."""
+        hparams = _compression_op.CompressionOp.get_default_hparams()
+        for key, value in _INPUT_OUTPUT_DEFAULTS.items():
+            hparams.set_hparam(key, value)
+        for key in _TRAINABLE_KEYS:
+            hparams.add_hparam(key, True)
+        return hparams
+
+    def get_apply_compression_op(self, a_matrix_tfvar, matrix_compressor, scope="default_scope"):
+        """`CompressionOp.get_apply_compression_op` with the op's own input/output compressor
+        (see the class doc)."""
+        method = registry.method_for_option(_INPUT_OUTPUT_OPTION)
+        if not isinstance(matrix_compressor, method.compressor_class):
+            given = matrix_compressor.get_spec()
+            compressor_spec = method.compressor_spec(self._spec)
+            for key in _TRAINABLE_KEYS:
+                if key in given.values():
+                    compressor_spec.set_hparam(key, given.get(key))
+            matrix_compressor = method.compressor_class(spec=compressor_spec)
+        return super().get_apply_compression_op(a_matrix_tfvar, matrix_compressor, scope)
+
+    def get_apply_matmul(self, left_operand) -> tf.Tensor:
+        """left_operand · W, W as [in, out] (graph_compression's x·A for option 9)."""
+        return self.get_apply_matmul_keras(left_operand)

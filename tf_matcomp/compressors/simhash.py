@@ -45,6 +45,17 @@ def num_bits_for(m: int, n: int, rank: int) -> int:
     return int(min(m, n) * 100 // rank) + 1
 
 
+def _batch_zero(x) -> tf.Tensor:
+    """min(batch size, 0): a 0 known only at run time."""
+    return tf.minimum(tf.shape(x)[0], 0)
+
+
+def _run_time_zero(signs) -> tf.Tensor:
+    """0 from the values of `signs` (uint8, never negative), which stripped layers read at run
+    time (a gather the converter cannot fold), so neither can it fold what depends on it."""
+    return tf.minimum(tf.reduce_min(tf.cast(signs, tf.int32)), 0)
+
+
 class SimhashForm(CompressedForm):
     """Â = R·S·diag(scales): R [m, k] of kind `projection` regenerated from `seed` (never
     stored), S = ±1 [k, n] stored as packed bits (uint8 [k, ceil(n/8)]), scales [n]."""
@@ -85,6 +96,9 @@ class SimhashForm(CompressedForm):
 
     def matrix(self, arrays):
         signs, scales = arrays
+        if self.implementation == "composite":  # stripped layers: builtin ops only (TFLite)
+            r, s = self._projection_and_signs(signs, _run_time_zero(signs), scales.dtype)
+            return tf.matmul(r, s) * scales
         return ops.simhash_decompress(
             signs,
             scales,
@@ -94,11 +108,11 @@ class SimhashForm(CompressedForm):
             projection=self.projection,
         )
 
-    def _projection_and_signs(self, signs, x):
-        """(R, S) at x's dtype; with implementation "composite" (stripped layers) in TFLite
-        builtin ops, R's rows offset by a run-time zero so the converter keeps R unstored."""
+    def _projection_and_signs(self, signs, zero, dtype):
+        """(R, S) at `dtype`; with implementation "composite" (stripped layers) in TFLite
+        builtin ops, R's indices offset by `zero`, a run-time 0, so that the converter keeps
+        R unstored."""
         if self.implementation == "composite":
-            zero = tf.minimum(tf.shape(x)[0], 0)
             rows, cols = tf.range(self.rows) + zero, tf.range(self.num_bits) + zero
             projection = (
                 simhash_builtin_ops.hadamard_projection
@@ -106,34 +120,31 @@ class SimhashForm(CompressedForm):
                 else simhash_builtin_ops.projection
             )
             return (
-                projection(rows, cols, self.seed, x.dtype, self.rows),
-                simhash_builtin_ops.unpack_signs(signs, self.cols, x.dtype),
+                projection(rows, cols, self.seed, dtype, self.rows),
+                simhash_builtin_ops.unpack_signs(signs, self.cols, dtype),
             )
         r = ops.simhash_projection(
             self.rows,
             self.num_bits,
             seed=self.seed,
-            dtype=x.dtype,
+            dtype=dtype,
             implementation=self.implementation,
             projection=self.projection,
         )
-        return r, simhash_composite.unpack_signs(signs, self.cols, x.dtype)
+        return r, simhash_composite.unpack_signs(signs, self.cols, dtype)
 
     def matmul(self, x, arrays):
         signs, scales = arrays
         if self._narrower_than_dense(self.num_bits):
-            r, s = self._projection_and_signs(signs, x)
+            r, s = self._projection_and_signs(signs, _batch_zero(x), x.dtype)
             return matmul_last_axis(matmul_last_axis(x, r), s) * tf.cast(scales, x.dtype)
-        if self.implementation == "composite":  # Â from builtin ops, at run time
-            r, s = self._projection_and_signs(signs, x)
-            return matmul_last_axis(x, tf.matmul(r, s) * tf.cast(scales, x.dtype))
         return super().matmul(x, arrays)
 
     def transposed_matmul(self, x, arrays):
         if not self._narrower_than_dense(self.num_bits):
             return super().transposed_matmul(x, arrays)
         signs, scales = arrays  # x·Âᵀ = ((x·diag(D))·Sᵀ)·Rᵀ
-        r, s = self._projection_and_signs(signs, x)
+        r, s = self._projection_and_signs(signs, _batch_zero(x), x.dtype)
         scaled = x * tf.cast(scales, x.dtype)
         return tf.matmul(tf.matmul(scaled, s, transpose_b=True), r, transpose_b=True)
 

@@ -38,6 +38,7 @@ from tf_matcomp.keras.report import (
     model_size,
 )
 from tf_matcomp.keras.strip import strip_compression
+from tf_matcomp.keras.sublayer_holders import NotReloadableWarning
 from tf_matcomp.keras.stripped_layers import STRIPPED_CLASSES, StrippedConv2D, StrippedDense
 
 
@@ -61,6 +62,7 @@ __all__ = [
     "LayerGrowthWarning",
     "LayerReport",
     "NoCallbackWarning",
+    "NotReloadableWarning",
     "ONE_SHOT_SCHEDULE",
     "STRIPPED_CLASSES",
     "SizeReport",

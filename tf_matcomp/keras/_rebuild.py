@@ -9,12 +9,15 @@ replacement of a layer, or None to keep it:
     is left untouched;
   * layers nested inside other layers (e.g. MultiHeadAttention's projections) and the layers
     of a subclassed model are replaced in place, attribute by attribute (a subclassed model
-    is therefore modified and returned itself).
+    is therefore modified and returned itself); each layer holding a replaced sub-layer
+    records it (`sublayer_holders`), so that its `.keras` file reloads.
 """
 
 from typing import Callable, Dict, Optional, Set
 
 import tensorflow as tf
+
+from tf_matcomp.keras import sublayer_holders
 
 keras = tf.keras
 
@@ -86,10 +89,12 @@ class _Rebuilder:
                 continue
             new = self.replacement(value)
             if new is not None:
-                self._retrack(twin, other, new)
-                object.__setattr__(twin, name, new)
+                sublayer_holders.set_sublayer(twin, name, new)
+                sublayer_holders.record_swap(twin, name)
             elif getattr(value, "_layers", None):
                 self._pair(value, other)
+                if sublayer_holders.is_holder(other):
+                    sublayer_holders.record_swap(twin, name)
             else:
                 other.set_weights(value.get_weights())
         own = layer._trainable_variables + layer._non_trainable_variables
@@ -103,18 +108,21 @@ class _Rebuilder:
         self._visited.add(id(parent))
         for name, value in _layer_attributes(parent):
             if isinstance(value, keras.layers.Layer):
-                object.__setattr__(parent, name, self._swap(parent, value))
+                self._swap(parent, value, name)
             elif isinstance(value, list):
                 for index, item in enumerate(list(value)):
                     if isinstance(item, keras.layers.Layer):
-                        list.__setitem__(value, index, self._swap(parent, item))
+                        self._swap(parent, item, f"{name}[{index}]")
 
-    def _swap(self, parent, layer):
-        """What `layer` (a sub-layer of `parent`) becomes; `parent` tracks it instead."""
+    def _swap(self, parent, layer, path: str) -> None:
+        """Puts what `layer` (the sub-layer of `parent` at `path`) becomes in its place;
+        `parent` records it when it changed (`sublayer_holders`)."""
+        was_holder = sublayer_holders.is_holder(layer)
         new = self._replaced(layer)
         if new is not layer:
-            self._retrack(parent, layer, new)
-        return new
+            sublayer_holders.set_sublayer(parent, path, new)
+        if new is not layer or sublayer_holders.is_holder(layer) != was_holder:
+            sublayer_holders.record_swap(parent, path)
 
     def _replaced(self, layer):
         if _is_graph(layer):
@@ -124,15 +132,6 @@ class _Rebuilder:
             return twin
         self.in_place(layer)
         return layer
-
-    @staticmethod
-    def _retrack(parent, old, new) -> None:
-        tracked = getattr(parent, "_layers", None)
-        if isinstance(tracked, list):
-            if old in tracked:
-                tracked[tracked.index(old)] = new
-            elif new not in tracked:
-                tracked.append(new)
 
 
 def rebuild_model(model: keras.Model, replace: Replace, compile_clone: bool = True) -> keras.Model:
