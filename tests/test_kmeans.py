@@ -1,17 +1,11 @@
 """KMeansQuantize / kmeans_dequantize: native kernel and composite against NumPy oracles."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_in_mode
+from conftest import run_in_mode, run_python_script
 from tf_matcomp import ops
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def blocks_of(a, block_size):
@@ -161,19 +155,8 @@ sys.stdout.write("".join(t.numpy().tobytes().hex() for pair in outs for t in pai
 
 
 def test_results_do_not_depend_on_thread_count():
-    def run(threads):
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-        return subprocess.run(
-            [sys.executable, "-c", _THREADS_SCRIPT, threads],
-            cwd=REPO,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-
-    single = run("1")
-    assert len(single) > 0 and single == run("default")
+    single = run_python_script(_THREADS_SCRIPT, "1")
+    assert len(single) > 0 and single == run_python_script(_THREADS_SCRIPT, "default")
 
 
 @pytest.mark.parametrize("mode", ["eager", "function"])
