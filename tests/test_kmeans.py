@@ -1,5 +1,7 @@
 """KMeansQuantize / kmeans_dequantize: native kernel and composite against NumPy oracles."""
 
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -371,3 +373,29 @@ def test_kernel_rejects_wrong_dtype():
     library = tf.load_op_library(ops._loader.native_library().path)
     with pytest.raises((TypeError, tf.errors.InvalidArgumentError)):
         library.matcomp_k_means_quantize(np.ones((2, 2), np.int32), num_clusters=2)
+
+
+_SCRATCH_SCRIPT = """
+import resource, numpy as np, tensorflow as tf
+from tf_matcomp import ops
+a = tf.constant(np.random.default_rng(0).standard_normal((2048, 8192)).astype(np.float32))
+ops.kmeans_quantize(a[:64], 4, block_size=2, max_iterations=1, implementation="native")
+status = open("/proc/self/status").read().split("VmSize:")[1].split()[0]
+# Address space for a little more than the 8 MB of codes: not for ~100 MB of per-point scratch.
+resource.setrlimit(resource.RLIMIT_AS, (int(status) * 1024 + (96 << 20), resource.RLIM_INFINITY))
+try:
+    ops.kmeans_quantize(a, 4, block_size=2, max_iterations=1, implementation="native")
+    print("no error")
+except tf.errors.ResourceExhaustedError as error:
+    print(str(error).splitlines()[0])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs RLIMIT_AS and /proc")
+def test_scratch_exhaustion_is_a_resource_exhausted_error():
+    """The core's input-sized scratch failing to allocate is the op's ResourceExhaustedError,
+    naming the op and the size, never a crash."""
+    out = run_python_script(_SCRATCH_SCRIPT)
+    assert (
+        "KMeansQuantize: out of memory for the k-means scratch of 8388608 points of 2 values" in out
+    )

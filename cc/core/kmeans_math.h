@@ -51,8 +51,9 @@ MATCOMP_HOST_DEVICE inline int64_t NearestCentroid(const T* point, const double*
 // when it is NaN or out of range (an infinite scale over a denormal span gives both), so every
 // float-to-index conversion of the k-means code goes through here and clamps first.
 MATCOMP_HOST_DEVICE inline int64_t ClampedIndex(double x, int64_t last) {
-  if (!(x > 0)) return 0;
-  return x < static_cast<double>(last) ? static_cast<int64_t>(x) : last;
+  const double positive = x > 0 ? x : 0.0;  // NaN to 0 too; both selects compile branch-free
+  const double top = static_cast<double>(last);
+  return static_cast<int64_t>(positive < top ? positive : top);
 }
 
 // Whether a `bins`-bin histogram of [low, high] has a positive bin width and a finite scale
