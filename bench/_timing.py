@@ -1,7 +1,7 @@
 """Timing helpers shared by the benchmarks: best-of-N wall time, ratios measured in one run."""
 
 import time
-from typing import Callable
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 
 def best_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -22,14 +22,45 @@ def print_table(header, rows):
         print("  ".join(str(x).rjust(w) for x, w in zip(row, widths)))
 
 
-def markdown_table(header, rows) -> str:
-    """A GitHub Markdown table of `header` and `rows` (cells as printed)."""
-    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+def best_times(
+    fns: Dict[str, Callable[[], object]], rounds: int, warmup: int = 1
+) -> Dict[str, float]:
+    """Minimum wall time of each function over `rounds` rounds that call every function once, in
+    turn: a disturbance of the (shared, noisy) machine then hits all of them alike, so ratios
+    between them stay fair."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    best = {name: float("inf") for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
-def append_markdown(path: str, heading: str, parts) -> None:
-    """Appends one `## heading` section made of `parts` (paragraphs or tables) to `path`."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(f"\n## {heading}\n\n" + "\n".join(parts))
+def add_markdown_argument(parser) -> None:
+    """The `--markdown FILE` option every bench script takes (bench/run_all.py passes it)."""
+    parser.add_argument(
+        "--markdown", metavar="FILE", help="append this run's tables to FILE as a Markdown section"
+    )
+
+
+def append_markdown(
+    path: Optional[str], title: str, tables: Sequence[Tuple[str, list, list]]
+) -> None:
+    """Appends a `## title` section with one Markdown table per (caption, header, rows) to `path`
+    (nothing when `path` is None)."""
+    if path is None:
+        return
+    lines = [f"## {title}", ""]
+    for caption, header, rows in tables:
+        if caption:
+            lines += [caption, ""]
+        lines.append("| " + " | ".join(str(x) for x in header) + " |")
+        lines.append("|" + "|".join("---:" for _ in header) + "|")
+        lines += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
+        lines.append("")
+    with open(path, "a") as f:
+        f.write("\n".join(lines) + "\n")

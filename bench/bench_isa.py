@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _timing import append_markdown, markdown_table, print_table  # noqa: E402
+from _timing import add_markdown_argument, append_markdown, print_table  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--portable", default=REPO, help="checkout with a default build")
     parser.add_argument("--quick", action="store_true", help="1024², fewer rounds")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds")
-    parser.add_argument("--markdown", help="append the table to this Markdown file")
+    add_markdown_argument(parser)
     args = parser.parse_args()
     size = 1024 if args.quick else 2048
     rounds = args.rounds or (2 if args.quick else 4)
@@ -112,12 +112,11 @@ def main() -> None:
     ]
     print(f"{size}², float32, best of {repeats} calls × {rounds} interleaved rounds")
     print_table(header, rows)
-    if args.markdown:
-        append_markdown(
-            args.markdown,
-            f"ISA levels vs {baseline} (bench_isa.py, {size}²)",
-            ["Ratios above 1 are slower than the first column.\n", markdown_table(header, rows)],
-        )
+    append_markdown(
+        args.markdown,
+        f"ISA levels vs {baseline} (bench/bench_isa.py, {size}²)",
+        [("Ratios above 1 are slower than the first column.", header, rows)],
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ native time) and relative Frobenius errors ‖Â − A‖/‖A‖.
 faiss trains on a subsample of 256 points per centroid by default; it is run both that way and
 on all points. Baselines whose package is missing are skipped.
 
-    python bench/bench_kmeans.py [--quick]
+    python bench/bench_kmeans.py [--quick] [--markdown FILE]
 """
 
 import argparse
@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from _timing import best_time, print_table  # noqa: E402
+from _timing import add_markdown_argument, append_markdown, best_time, print_table  # noqa: E402
 from tf_matcomp import ops  # noqa: E402
 
 FAISS_ITERATIONS = 20
@@ -66,6 +66,7 @@ def _sklearn_run(cluster, values: np.ndarray, k: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1024² only, fewer repeats")
+    add_markdown_argument(parser)
     args = parser.parse_args()
     repeats = 3 if args.quick else 5
     faiss, cluster = _optional("faiss"), _optional("sklearn.cluster")
@@ -125,24 +126,41 @@ def main() -> None:
                     f"{e_composite:.5f}",
                 ]
             )
-    print("\nnative KMeansQuantize (block_size 1) vs baselines; speedup = baseline / native")
-    print_table(
-        ["A", "k", "baseline", "base ms", "base err", "native ms", "native err", "speedup"],
-        baseline_rows,
+    baseline_header = [
+        "A",
+        "k",
+        "baseline",
+        "base ms",
+        "base err",
+        "native ms",
+        "native err",
+        "speedup",
+    ]
+    composite_header = [
+        "A",
+        "k",
+        "native ms",
+        "composite ms",
+        "xla ms",
+        "composite/native",
+        "xla/native",
+        "composite err",
+    ]
+    baseline_caption = (
+        "native KMeansQuantize (block_size 1) vs baselines; speedup = baseline / native"
     )
-    print("\nnative vs its composite (eager) and the composite under XLA")
-    print_table(
+    composite_caption = "native vs its composite (eager) and the composite under XLA"
+    print(f"\n{baseline_caption}")
+    print_table(baseline_header, baseline_rows)
+    print(f"\n{composite_caption}")
+    print_table(composite_header, composite_rows)
+    append_markdown(
+        args.markdown,
+        "KMeansQuantize (float32 N(0,1), CPU)",
         [
-            "A",
-            "k",
-            "native ms",
-            "composite ms",
-            "xla ms",
-            "composite/native",
-            "xla/native",
-            "composite err",
+            (baseline_caption, baseline_header, baseline_rows),
+            (composite_caption, composite_header, composite_rows),
         ],
-        composite_rows,
     )
 
 

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from _timing import append_markdown, best_time, markdown_table, print_table  # noqa: E402
+from _timing import add_markdown_argument, append_markdown, best_time, print_table  # noqa: E402
 from tf_matcomp import ops  # noqa: E402
 
 SPEED_HEADER = ["op", "m=n", "num_bits", "projection", "implementation", "ms", "vs gaussian xla"]
@@ -150,7 +150,7 @@ def error_rows(rng: np.random.Generator, size: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1024² only, fewer repeats")
-    parser.add_argument("--markdown", metavar="FILE", help="append a Markdown section to FILE")
+    add_markdown_argument(parser)
     args = parser.parse_args()
     sizes = [1024] if args.quick else [1024, 4096]
     repeats = 3 if args.quick else 5
@@ -167,19 +167,24 @@ def main() -> None:
     errors = error_rows(rng, 1024)
     print("\n‖Â − A‖/‖A‖")
     print_table(ERROR_HEADER, errors)
-    if args.markdown:
-        append_markdown(
-            args.markdown,
-            "Simhash (bench/bench_simhash.py)",
-            [
-                setup + ". Speed: `vs gaussian xla` is the Gaussian XLA composite's time for the "
-                "same op and shape over the row's time (> 1: faster).\n",
-                markdown_table(SPEED_HEADER, speed),
+    append_markdown(
+        args.markdown,
+        "Simhash (bench/bench_simhash.py)",
+        [
+            (
+                setup + ". Speed: `vs gaussian xla` is the Gaussian XLA composite's time for "
+                "the same op and shape over the row's time (> 1: faster).",
+                SPEED_HEADER,
+                speed,
+            ),
+            (
                 "Reconstruction error ‖Â − A‖/‖A‖ (`hadamard / gaussian`: the structured "
-                "projection's error over the Gaussian's, least squares both).\n",
-                markdown_table(ERROR_HEADER, errors),
-            ],
-        )
+                "projection's error over the Gaussian's, least squares both).",
+                ERROR_HEADER,
+                errors,
+            ),
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Shared fixtures: implementations and execution modes every op test is parametrized over."""
 
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -44,6 +46,19 @@ def run_in_mode(mode, fn, *args):
     if mode == "jit":
         return tf.function(fn, jit_compile=True)(*args)
     raise ValueError(mode)
+
+
+def run_python_script(script: str, *args: str) -> str:
+    """Runs `script` in a fresh Python process (e.g. with other thread settings) from the
+    repository root and returns its stdout; a failure in it fails the test."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 @pytest.fixture(params=MODES)

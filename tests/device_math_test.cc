@@ -234,6 +234,77 @@ TEST(HistogramBinsClampTheTopValue) {
   EXPECT(HistogramBinOf(0.5, low, scale, bins) == 3);
 }
 
+// Converting a NaN or out-of-range double to an integer is undefined behaviour (UBSan flagged
+// it for spans of a few denormals, whose bins / span is +inf): every index is clamped first.
+TEST(FloatToIndexConversionsAreClampedFirst) {
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
+  EXPECT(ClampedIndex(nan, 7) == 0);
+  EXPECT(ClampedIndex(-inf, 7) == 0);
+  EXPECT(ClampedIndex(inf, 7) == 7);
+  EXPECT(ClampedIndex(1e300, 7) == 7);
+  EXPECT(ClampedIndex(-0.5, 7) == 0);
+  EXPECT(ClampedIndex(3.99, 7) == 3);
+  EXPECT(HistogramBinOf(0.0, 0.0, inf, 8) == 0);  // 0 · inf = NaN
+  EXPECT(HistogramBinOf(1.0, 0.0, inf, 8) == 7);
+  EXPECT(HistogramFixedOffset(0.0, 0.0, 0, 0.0) == 0);  // 0 / 0 = NaN
+  const double tiny = std::numeric_limits<double>::denorm_min();
+  EXPECT(!HistogramResolves(0.0, 1000 * tiny, kScalarHistogramBins));  // scale +inf
+  EXPECT(!HistogramResolves(1.0, 1.0, kScalarHistogramBins));
+  EXPECT(HistogramResolves(-1.0, 1e150, kScalarHistogramBins));
+  EXPECT(HistogramResolves(0.0, 1e-300, kScalarHistogramBins));
+}
+
+// A boundary grid over a span of two denormals has an infinite scale; codes stay nearest.
+TEST(ScalarCodesOverADenormalSpan) {
+  const double tiny = std::numeric_limits<double>::denorm_min();
+  const kmeans_internal::ScalarCodeTable table({0.0, 2 * tiny, 4 * tiny, 6 * tiny});
+  const ScalarCodeView view = table.View();
+  EXPECT(view.Code(-1.0) == 0);
+  EXPECT(view.Code(0.0) == 0);
+  EXPECT(view.Code(tiny) == 0);  // a tie: the lower centroid
+  EXPECT(view.Code(2 * tiny) == 1);
+  EXPECT(view.Code(4 * tiny) == 2);
+  EXPECT(view.Code(6 * tiny) == 3);
+  EXPECT(view.Code(1.0) == 3);
+}
+
+// The whole 1-D path (histogram or exact, Lloyd, coding) on extreme inputs: denormal spans,
+// a span just above them, ±max float32 and a float64 spread over 450 decades. Built with
+// -fsanitize=undefined this is the reproduction of the UBSan report; here it checks codes.
+TEST(ScalarKMeansOnExtremeInputs) {
+  const double tiny = std::numeric_limits<double>::denorm_min();
+  const double fmax = std::numeric_limits<float>::max();
+  std::mt19937_64 random(15);
+  std::uniform_int_distribution<int64_t> grid(-1000, 1000);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const std::vector<std::function<double()>> inputs = {
+      [&] { return grid(random) * tiny; },
+      [&] { return unit(random) * 3e-304; },
+      [&] { return (unit(random) < 0.5 ? -1 : 1) * std::pow(10.0, -300 + 450 * unit(random)); },
+      [&] { return (unit(random) < 0.5 ? -fmax : fmax) * (unit(random) < 0.5 ? 1.0 : 0.5); },
+  };
+  for (const auto& draw : inputs) {
+    std::vector<double> values(kScalarExactLimit + 1000);
+    for (double& v : values) v = draw();
+    KMeansOptions options;
+    options.num_clusters = 16;
+    options.max_iterations = 100;
+    std::vector<double> codebook(16);
+    std::vector<uint8_t> codes(values.size());
+    KMeansQuantize(values.data(), values.size(), 1, options, SerialFor(), codebook.data(),
+                   codes.data());
+    bool nearest = true;  // up to a few ulps: boundaries between neighbours are rounded
+    for (size_t i = 0; i < values.size(); ++i) {
+      double best = std::numeric_limits<double>::infinity();
+      for (double c : codebook) best = std::min(best, std::abs(values[i] - c));
+      const double ulp = std::nextafter(std::abs(values[i]), std::numeric_limits<double>::max()) -
+                         std::abs(values[i]);
+      nearest &= codes[i] < 16 && std::abs(values[i] - codebook[codes[i]]) <= best + 4 * ulp;
+    }
+    EXPECT(nearest);
+  }
+}
+
 TEST(FixedPointOffsetSumsAreExactAndOrderIndependent) {
   std::mt19937_64 random(11);
   std::uniform_real_distribution<double> uniform(-2.0, 5.0);

@@ -1,17 +1,13 @@
 """KMeansQuantize / kmeans_dequantize: native kernel and composite against NumPy oracles."""
 
-import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_in_mode
+from conftest import run_in_mode, run_python_script
 from tf_matcomp import ops
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def blocks_of(a, block_size):
@@ -161,19 +157,8 @@ sys.stdout.write("".join(t.numpy().tobytes().hex() for pair in outs for t in pai
 
 
 def test_results_do_not_depend_on_thread_count():
-    def run(threads):
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-        return subprocess.run(
-            [sys.executable, "-c", _THREADS_SCRIPT, threads],
-            cwd=REPO,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-
-    single = run("1")
-    assert len(single) > 0 and single == run("default")
+    single = run_python_script(_THREADS_SCRIPT, "1")
+    assert len(single) > 0 and single == run_python_script(_THREADS_SCRIPT, "default")
 
 
 @pytest.mark.parametrize("mode", ["eager", "function"])
@@ -388,3 +373,29 @@ def test_kernel_rejects_wrong_dtype():
     library = tf.load_op_library(ops._loader.native_library().path)
     with pytest.raises((TypeError, tf.errors.InvalidArgumentError)):
         library.matcomp_k_means_quantize(np.ones((2, 2), np.int32), num_clusters=2)
+
+
+_SCRATCH_SCRIPT = """
+import resource, numpy as np, tensorflow as tf
+from tf_matcomp import ops
+a = tf.constant(np.random.default_rng(0).standard_normal((2048, 8192)).astype(np.float32))
+ops.kmeans_quantize(a[:64], 4, block_size=2, max_iterations=1, implementation="native")
+status = open("/proc/self/status").read().split("VmSize:")[1].split()[0]
+# Address space for a little more than the 8 MB of codes: not for ~100 MB of per-point scratch.
+resource.setrlimit(resource.RLIMIT_AS, (int(status) * 1024 + (96 << 20), resource.RLIM_INFINITY))
+try:
+    ops.kmeans_quantize(a, 4, block_size=2, max_iterations=1, implementation="native")
+    print("no error")
+except tf.errors.ResourceExhaustedError as error:
+    print(str(error).splitlines()[0])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs RLIMIT_AS and /proc")
+def test_scratch_exhaustion_is_a_resource_exhausted_error():
+    """The core's input-sized scratch failing to allocate is the op's ResourceExhaustedError,
+    naming the op and the size, never a crash."""
+    out = run_python_script(_SCRATCH_SCRIPT)
+    assert (
+        "KMeansQuantize: out of memory for the k-means scratch of 8388608 points of 2 values" in out
+    )

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_in_mode
+from conftest import run_in_mode, run_python_script
 from tf_matcomp import ops
 
 SHAPES = [  # (m, n, k)
@@ -16,6 +16,8 @@ SHAPES = [  # (m, n, k)
     (33, 17, 8),
     (64, 300, 20),
     (257, 129, 64),
+    (300, 1100, 64),  # several row bands and column tiles of the small-k path, partial ones too
+    (130, 520, 65),  # the smallest inner dimension of the threaded path
 ]
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-12}
 
@@ -259,3 +261,28 @@ def test_auto_gradients_inside_tf_function_and_keras_style_variables(rng):
     np.testing.assert_allclose(got[0].numpy(), 0.25 * 2 * w, rtol=1e-5)
     np.testing.assert_allclose(got[1].numpy(), 0.75 * 2 * w @ c.numpy().T, rtol=1e-4)
     np.testing.assert_allclose(got[2].numpy(), 0.75 * b.numpy().T @ (2 * w), rtol=1e-4)
+
+
+_THREADS_SCRIPT = """
+import sys, numpy as np, tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(int(sys.argv[1]))
+from tf_matcomp import ops
+rng = np.random.default_rng(3)
+out = []
+for m, n, k, dtype in [(300, 1100, 16, np.float32), (520, 700, 64, np.float64),
+                       (384, 640, 65, np.float32), (256, 512, 300, np.float32),
+                       (200, 300, 1024, np.float32), (96, 96, 2048, np.float64)]:
+    a, b, c = (rng.standard_normal(s).astype(dtype) for s in ((m, n), (m, k), (k, n)))
+    out.append(ops.low_rank_blend(a, b, c, dtype(0.3), implementation="native").numpy())
+sys.stdout.write("".join(w.tobytes().hex() for w in out))
+"""
+
+
+def test_native_results_do_not_depend_on_thread_count():
+    """Same bits on 1, 2 and 3 intra-op threads, for every inner dimension regime (tiles,
+    Eigen's threaded contraction, its sharding over k)."""
+
+    single = run_python_script(_THREADS_SCRIPT, "1")
+    assert len(single) > 0
+    assert run_python_script(_THREADS_SCRIPT, "2") == single
+    assert run_python_script(_THREADS_SCRIPT, "3") == single

@@ -1,5 +1,5 @@
-// The elementwise half of LowRankBlend: out = alpha * a + (1 - alpha) * out, where `out` already
-// holds the product B·C. Kept in the core so that every caller (the Eigen output kernel that
+// The elementwise half of LowRankBlend: out = alpha * a + (1 - alpha) * product, where
+// `product` holds B·C. Kept in the core so that every caller (the Eigen output kernel that
 // fuses it into the GEMM, and any future non-GEMM path) shares one definition.
 #ifndef TF_MATCOMP_CORE_BLEND_H_
 #define TF_MATCOMP_CORE_BLEND_H_
@@ -15,11 +15,12 @@ template <typename T>
 using BlendAccumulator =
     typename std::conditional<std::is_floating_point<T>::value, T, float>::type;
 
+// `out` may be `product` itself (then the blend is in place).
 template <typename T, typename Acc = T>
-inline void BlendInto(const T* a, T* out, int64_t count, Acc alpha) {
+inline void BlendInto(const T* a, const T* product, T* out, int64_t count, Acc alpha) {
   const Acc beta = Acc(1) - alpha;
   for (int64_t i = 0; i < count; ++i) {
-    out[i] = static_cast<T>(alpha * static_cast<Acc>(a[i]) + beta * static_cast<Acc>(out[i]));
+    out[i] = static_cast<T>(alpha * static_cast<Acc>(a[i]) + beta * static_cast<Acc>(product[i]));
   }
 }
 

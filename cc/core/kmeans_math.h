@@ -47,11 +47,26 @@ MATCOMP_HOST_DEVICE inline int64_t NearestCentroid(const T* point, const double*
   return best;
 }
 
+// floor(x) clamped into [0, last], NaN to 0. Converting a double to an integer is undefined
+// when it is NaN or out of range (an infinite scale over a denormal span gives both), so every
+// float-to-index conversion of the k-means code goes through here and clamps first.
+MATCOMP_HOST_DEVICE inline int64_t ClampedIndex(double x, int64_t last) {
+  const double positive = x > 0 ? x : 0.0;  // NaN to 0 too; both selects compile branch-free
+  const double top = static_cast<double>(last);
+  return static_cast<int64_t>(positive < top ? positive : top);
+}
+
+// Whether a `bins`-bin histogram of [low, high] has a positive bin width and a finite scale
+// bins / (high − low); spans of a few denormals do not (their values are clustered exactly).
+MATCOMP_HOST_DEVICE inline bool HistogramResolves(double low, double high, int64_t bins) {
+  const double span = high - low;
+  return span > 0 && span / bins > 0 && isfinite(bins / span);
+}
+
 // The bin of x in a `bins`-bin histogram of [low, high], scale = bins / (high − low).
 MATCOMP_HOST_DEVICE inline int64_t HistogramBinOf(double x, double low, double scale,
                                                   int64_t bins) {
-  const int64_t bin = static_cast<int64_t>((x - low) * scale);
-  return bin < bins - 1 ? bin : bins - 1;
+  return ClampedIndex((x - low) * scale, bins - 1);
 }
 
 // The GPU histogram sums each value's offset from its bin's left edge as an integer, in units of
@@ -64,7 +79,7 @@ constexpr double kHistogramFixedScale = static_cast<double>(uint64_t{1} << kHist
 MATCOMP_HOST_DEVICE inline uint64_t HistogramFixedOffset(double x, double low, int64_t bin,
                                                          double width) {
   double fraction = (x - (low + bin * width)) / width;
-  fraction = fraction < 0 ? 0 : (fraction > 1 ? 1 : fraction);
+  fraction = fraction > 0 ? (fraction < 1 ? fraction : 1) : 0;  // NaN to 0 as well
   return static_cast<uint64_t>(fraction * kHistogramFixedScale);
 }
 
@@ -87,8 +102,7 @@ struct ScalarCodeView {
   double base, scale;
 
   MATCOMP_HOST_DEVICE int64_t Cell(double x) const {
-    const int64_t cell = static_cast<int64_t>((x - base) * scale);
-    return cell < 0 ? 0 : (cell > cells - 1 ? cells - 1 : cell);
+    return ClampedIndex((x - base) * scale, cells - 1);  // scale may be +inf: a tiny span
   }
 
   MATCOMP_HOST_DEVICE int32_t Code(double x) const {

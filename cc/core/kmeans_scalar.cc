@@ -12,18 +12,33 @@ namespace matcomp {
 namespace kmeans_internal {
 namespace {
 
+// The power of two nearest above the atoms' span (1 for a single atom): values are measured in
+// it from the first atom, so that squares neither underflow (data near the denormals) nor
+// overflow (spans near 1e150, summed over many values). Scaling by a power of two is exact, so
+// for ordinary data every mean comes out as it would unscaled.
+double SpanUnit(const Atoms& atoms) {
+  const double span = atoms.value.back() - atoms.value.front();
+  int exponent = 0;
+  std::frexp(span, &exponent);
+  return span > 0 ? std::ldexp(1.0, exponent) : 1.0;
+}
+
 // Prefix sums over atoms, taken relative to the first atom so that differences of large
 // prefixes do not cancel when the data sit far from zero.
 struct AtomPrefix {
-  double origin;
+  double origin, unit;
   std::vector<double> weight;  // weight[i] = total weight of atoms [0, i)
-  std::vector<double> sum;     // sum of weight·(value − origin) over atoms [0, i)
-  std::vector<double> square;  // sum of weight·(value − origin)² over atoms [0, i)
+  std::vector<double> sum;     // sum of weight·(value − origin)/unit over atoms [0, i)
+  std::vector<double> square;  // sum of weight·((value − origin)/unit)² over atoms [0, i)
 
   explicit AtomPrefix(const Atoms& atoms)
-      : origin(atoms.value.front()), weight(1, 0.0), sum(1, 0.0), square(1, 0.0) {
+      : origin(atoms.value.front()),
+        unit(SpanUnit(atoms)),
+        weight(1, 0.0),
+        sum(1, 0.0),
+        square(1, 0.0) {
     for (size_t i = 0; i < atoms.value.size(); ++i) {
-      const double w = atoms.weight[i], v = atoms.value[i] - origin;
+      const double w = atoms.weight[i], v = (atoms.value[i] - origin) / unit;
       weight.push_back(weight.back() + w);
       sum.push_back(sum.back() + w * v);
       square.push_back(square.back() + w * v * v);
@@ -31,9 +46,9 @@ struct AtomPrefix {
   }
   double Weight(int64_t lo, int64_t hi) const { return weight[hi] - weight[lo]; }
   double Mean(int64_t lo, int64_t hi) const {
-    return origin + (sum[hi] - sum[lo]) / (weight[hi] - weight[lo]);
+    return origin + (sum[hi] - sum[lo]) / (weight[hi] - weight[lo]) * unit;
   }
-  // Sum of squared deviations from their mean of the atoms [lo, hi) (non-empty).
+  // Sum of squared deviations from their mean of the atoms [lo, hi) (non-empty), in unit².
   double Cost(int64_t lo, int64_t hi) const {
     const double s = sum[hi] - sum[lo];
     return std::max(0.0, square[hi] - square[lo] - s * s / (weight[hi] - weight[lo]));
@@ -91,8 +106,9 @@ Atoms MakeAtoms(const T* values, int64_t count, int64_t num_clusters,
   if (count > kScalarExactLimit) {
     double low, high;
     MinMax(values, count, parallel_for, &low, &high);
-    if (high > low && AtomsFromHistogram(Histogram(values, count, low, high, parallel_for), count,
-                                         low, high, num_clusters, &atoms)) {
+    if (HistogramResolves(low, high, kScalarHistogramBins) &&
+        AtomsFromHistogram(Histogram(values, count, low, high, parallel_for), count, low, high,
+                           num_clusters, &atoms)) {
       return atoms;
     }
   }
@@ -131,13 +147,13 @@ void PlaceBounds(const Atoms& atoms, const std::vector<double>& centroids,
 
 // Moves each empty cluster's centroid onto the atom that contributes most to the error (each
 // atom used once), which is never a current centroid, so centroids stay distinct.
-void ReseedEmpty(const Atoms& atoms, const std::vector<int64_t>& bounds,
+void ReseedEmpty(const Atoms& atoms, double unit, const std::vector<int64_t>& bounds,
                  const std::vector<int64_t>& empty, std::vector<double>* centroids) {
   const int64_t k = centroids->size();
-  std::vector<double> error(atoms.value.size());
+  std::vector<double> error(atoms.value.size());  // in unit², like AtomPrefix::Cost
   for (int64_t j = 0; j < k; ++j) {
     for (int64_t a = bounds[j]; a < bounds[j + 1]; ++a) {
-      const double d = atoms.value[a] - (*centroids)[j];
+      const double d = (atoms.value[a] - (*centroids)[j]) / unit;
       error[a] = atoms.weight[a] * d * d;
     }
   }
@@ -242,7 +258,7 @@ std::vector<double> LloydOnAtoms(const Atoms& atoms, int64_t k, int64_t max_iter
         empty.push_back(j);
       }
     }
-    if (!empty.empty()) ReseedEmpty(atoms, bounds, empty, &centroids);
+    if (!empty.empty()) ReseedEmpty(atoms, prefix.unit, bounds, empty, &centroids);
     previous = bounds;
     PlaceBounds(atoms, centroids, &bounds);
     if (empty.empty() && bounds == previous) break;  // converged: centroids are member means
@@ -271,19 +287,22 @@ bool AtomsFromHistogram(const std::vector<HistogramBin>& bins, int64_t count, do
                         double high, int64_t num_clusters, Atoms* atoms) {
   const int64_t size = static_cast<int64_t>(bins.size());
   const double width = (high - low) / size;
-  double sum = 0, square = 0;  // over bin means, relative to `low`
+  // Over bin means measured in bin widths from `low`: in value units the squares of a
+  // denormal-scale spread would underflow to zero and pass any data as fine enough.
+  double sum = 0, square = 0;
   for (int64_t b = 0; b < size; ++b) {
     const HistogramBin& bin = bins[b];
     if (bin.count == 0) continue;
-    const double mean = b * width + bin.offset_sum / bin.count;
-    sum += bin.count * mean;
-    square += bin.count * mean * mean;
-    atoms->value.push_back(low + mean);
+    const double offset = bin.offset_sum / bin.count;
+    const double mean_in_widths = b + offset / width;
+    sum += bin.count * mean_in_widths;
+    square += bin.count * mean_in_widths * mean_in_widths;
+    atoms->value.push_back(low + (b * width + offset));
     atoms->weight.push_back(bin.count);
   }
   const double between_bins = std::max(0.0, square - sum * sum / count);  // <= total variance
   const double k = static_cast<double>(num_clusters);
-  if (count * width * width / 4 > 0.01 * between_bins / (k * k) ||
+  if (count / 4.0 > 0.01 * between_bins / (k * k) ||
       static_cast<int64_t>(atoms->value.size()) <= num_clusters) {
     *atoms = Atoms();
     return false;

@@ -161,7 +161,7 @@ absl::Status FitScalar(OpKernelContext* context, const T* values, int64_t count,
   if (count > matcomp::kScalarExactLimit) {
     double low, high;
     TF_RETURN_IF_ERROR(MinMax(context, values, count, &low, &high));
-    if (high > low) {
+    if (matcomp::HistogramResolves(low, high, matcomp::kScalarHistogramBins)) {
       std::vector<internal::HistogramBin> bins;
       TF_RETURN_IF_ERROR(Histogram(context, values, count, low, high, &bins));
       from_histogram =

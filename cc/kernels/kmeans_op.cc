@@ -1,5 +1,6 @@
 // Matcomp>KMeansQuantize: registration, shape function, kernel and CPU functor. The math lives
 // in cc/core/kmeans.h; this file validates, allocates and calls it.
+#include <new>
 #include <string>
 
 #include "cc/kernels/kmeans.h"
@@ -123,8 +124,17 @@ struct KMeansQuantize<CPUDevice, T, Code> {
                           const matcomp::KMeansOptions& options,
                           typename tensorflow::TTypes<T>::Matrix codebook,
                           typename tensorflow::TTypes<Code>::Flat codes) {
-    matcomp::KMeansQuantize(points.data(), points.dimension(0), points.dimension(1), options,
-                            TfParallelFor(context), codebook.data(), codes.data());
+    // The core takes its scratch from the heap, sized by the input (a sorted copy of the values
+    // on the exact 1-D path, distances and codes per point for blocks; all of it on the calling
+    // thread): running out is then an error of this op, as TF reports it, not a crash.
+    try {
+      matcomp::KMeansQuantize(points.data(), points.dimension(0), points.dimension(1), options,
+                              TfParallelFor(context), codebook.data(), codes.data());
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(kOp, ": out of memory for the k-means scratch of ", points.dimension(0),
+                       " points of ", points.dimension(1), " values"));
+    }
     return absl::OkStatus();
   }
 };

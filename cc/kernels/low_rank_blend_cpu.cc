@@ -1,6 +1,11 @@
 // The CPU functor of Matcomp>LowRankBlend: the blend fused into Eigen's contraction on TF's
 // thread pool. No GOOGLE_CUDA in here, so CPU and GPU builds share this (slow to compile) object.
+//
+// Results are bit-identical whatever the number of intra-op threads: every choice that changes
+// the order of the sums (row bands, Eigen's blocking and sharding) depends on the shapes only.
 #define EIGEN_USE_THREADS
+
+#include <algorithm>
 
 #include "cc/core/blend.h"
 #include "cc/kernels/low_rank_blend.h"
@@ -11,6 +16,7 @@ namespace tf_matcomp {
 
 using ::tensorflow::OpKernelContext;
 using CPUDevice = Eigen::ThreadPoolDevice;
+using Index = Eigen::Index;
 using matcomp::BlendAccumulator;
 
 namespace {
@@ -18,25 +24,42 @@ namespace {
 // Eigen calls this on every finished block of the product, while the block is still in cache,
 // so the blend costs no extra pass over W. Row-major tensors are contracted as their swapped
 // column-major transposes: mapper rows run along W's columns (starting at i) and mapper columns
-// along W's rows (starting at j).
+// along W's rows (starting at j). `a` and `w` point at the product's origin in A and W, whose
+// rows are `stride` apart; W may be the product's own buffer.
 template <typename T>
 struct BlendOutputKernel {
   const T* a;
-  Eigen::Index n;
+  T* w;
+  Index stride;
   BlendAccumulator<T> alpha;
 
-  template <typename Index, typename Scalar>
+  template <typename Scalar>
   EIGEN_ALWAYS_INLINE void operator()(
       const Eigen::internal::blas_data_mapper<Scalar, Index, Eigen::ColMajor>& out,
       const Eigen::TensorContractionParams& params, Index i, Index j, Index num_rows,
       Index num_cols) const {
     eigen_assert(params.swapped_arguments);
     for (Index col = 0; col < num_cols; ++col) {
-      matcomp::BlendInto<T, BlendAccumulator<T>>(a + (j + col) * n + i, &out(0, col), num_rows,
+      const Index offset = (j + col) * stride + i;
+      matcomp::BlendInto<T, BlendAccumulator<T>>(a + offset, &out(0, col), w + offset, num_rows,
                                                  alpha);
     }
   }
 };
+
+constexpr Eigen::array<Eigen::IndexPair<Index>, 1> kContractDims = {Eigen::IndexPair<Index>(1, 0)};
+
+// Up to this inner dimension Eigen's threaded contraction spends more on coordination than on
+// math (measured at 4096²·64: 1.2x the time of row bands): W's rows are sharded into bands of
+// kRowsPerBand instead, each contracted on one thread, still with the blend fused. A band's
+// sums depend on its shape only.
+constexpr Index kMaxInnerForRowBands = 64;
+constexpr Index kRowsPerBand = 128;
+
+// The thread count Eigen's threaded contraction is told to plan for (its blocking and its
+// sharding over k follow it); the pool's real threads only run the resulting tasks, so the
+// sums never depend on how many there are.
+constexpr int kPlannedThreads = 8;
 
 }  // namespace
 
@@ -53,36 +76,28 @@ struct LowRankBlend<CPUDevice, T> {
       w.device(device) = a * alpha;
       return absl::OkStatus();
     }
-    const Eigen::array<Eigen::IndexPair<Eigen::Index>, 1> contract_dims = {
-        Eigen::IndexPair<Eigen::Index>(1, 0)};
-    const Eigen::Index m = a.dimension(0), n = a.dimension(1), k = b.dimension(1);
+    const Index m = a.dimension(0), n = a.dimension(1), k = b.dimension(1);
     const auto blend_alpha = static_cast<BlendAccumulator<T>>(alpha);
-    if (k > kMaxInnerForRowShards) {
-      w.device(device) =
-          b.contract(c, contract_dims, BlendOutputKernel<T>{a.data(), n, blend_alpha});
+    if (k <= kMaxInnerForRowBands) {
+      const Index bands = Eigen::divup(m, kRowsPerBand);
+      const Eigen::TensorOpCost band_cost(0, 0, 2.0 * kRowsPerBand * n * k);
+      device.parallelFor(bands, band_cost, [&](Index first, Index last) {
+        for (Index band = first; band < last; ++band) {
+          const Index row = band * kRowsPerBand, rows = std::min(kRowsPerBand, m - row);
+          const typename tensorflow::TTypes<T>::ConstMatrix b_band(b.data() + row * k, rows, k);
+          typename tensorflow::TTypes<T>::Matrix w_band(w.data() + row * n, rows, n);
+          w_band = b_band.contract(
+              c, kContractDims,
+              BlendOutputKernel<T>{a.data() + row * n, w_band.data(), n, blend_alpha});
+        }
+      });
       return absl::OkStatus();
     }
-    // For small k Eigen's threaded contraction spends more on coordination than on math
-    // (measured at 4096²·64: 1.2x the time of these shards). Shard W's rows over the pool
-    // instead and contract each band on one thread, still with the blend fused.
-    const Eigen::Index bands = Eigen::divup(m, kRowsPerShard);
-    const Eigen::TensorOpCost band_cost(0, 0, 2.0 * kRowsPerShard * n * k);
-    device.parallelFor(bands, band_cost, [&](Eigen::Index first, Eigen::Index last) {
-      for (Eigen::Index band = first; band < last; ++band) {
-        const Eigen::Index row = band * kRowsPerShard;
-        const Eigen::Index rows = std::min(kRowsPerShard, m - row);
-        typename tensorflow::TTypes<T>::ConstMatrix b_band(b.data() + row * k, rows, k);
-        typename tensorflow::TTypes<T>::Matrix w_band(w.data() + row * n, rows, n);
-        w_band = b_band.contract(c, contract_dims,
-                                 BlendOutputKernel<T>{a.data() + row * n, n, blend_alpha});
-      }
-    });
+    const CPUDevice planned(device.getPool(), kPlannedThreads, device.allocator());
+    w.device(planned) =
+        b.contract(c, kContractDims, BlendOutputKernel<T>{a.data(), w.data(), n, blend_alpha});
     return absl::OkStatus();
   }
-
- private:
-  static constexpr Eigen::Index kMaxInnerForRowShards = 64;
-  static constexpr Eigen::Index kRowsPerShard = 128;
 };
 
 }  // namespace functor
