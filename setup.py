@@ -337,16 +337,21 @@ class BuildNative(build_ext):
 
     def copy_extensions_to_source(self):
         """--inplace: setuptools copies the baseline libraries; the level files go along, and
-        a single build removes those of an earlier portable build."""
-        super().copy_extensions_to_source()
+        a single build removes those of an earlier portable build. Each old file is unlinked
+        first: overwriting it in place would change the library under a running process."""
         source_dir = self.get_finalized_command("build_py").get_package_dir("tf_matcomp")
         built_dir = os.path.join(self.build_lib, "tf_matcomp")
+        for ext in self.extensions:
+            inplace = os.path.join(source_dir, os.path.basename(self.get_ext_filename(ext.name)))
+            if os.path.exists(inplace):
+                os.remove(inplace)
+        super().copy_extensions_to_source()
         for name in _variant_files():
             built, inplace = os.path.join(built_dir, name), os.path.join(source_dir, name)
+            if os.path.exists(inplace):
+                os.remove(inplace)
             if os.path.exists(built):
                 self.copy_file(built, inplace, level=self.verbose)
-            elif os.path.exists(inplace):
-                os.remove(inplace)
 
     def _compile(self, compiler, sources, flags, temp, what, nvcc=None):
         if sources:
