@@ -20,3 +20,24 @@ def print_table(header, rows):
     widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
     for row in [header] + rows:
         print("  ".join(str(x).rjust(w) for x, w in zip(row, widths)))
+
+
+def add_markdown_argument(parser) -> None:
+    """The `--markdown FILE` option every benchmark takes."""
+    parser.add_argument(
+        "--markdown", metavar="FILE", help="append this run's table to FILE as a Markdown section"
+    )
+
+
+def append_markdown(path, title: str, header, rows, note: str = "") -> None:
+    """Appends a `## title` section holding the table (and a note under it) to `path`."""
+    if not path:
+        return
+    lines = [f"## {title}", ""]
+    if note:
+        lines += [note, ""]
+    lines.append("| " + " | ".join(map(str, header)) + " |")
+    lines.append("|" + "---|" * len(header))
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    with open(path, "a", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n\n")
