@@ -1,5 +1,6 @@
 """Timing helpers shared by the benchmarks: best-of-N wall time, ratios measured in one run."""
 
+import argparse
 import time
 from typing import Callable
 
@@ -22,11 +23,14 @@ def print_table(header, rows):
         print("  ".join(str(x).rjust(w) for x, w in zip(row, widths)))
 
 
-def add_markdown_argument(parser) -> None:
-    """The `--markdown FILE` option every benchmark takes."""
+def parse_arguments(description: str, quick_help: str) -> argparse.Namespace:
+    """The options every benchmark takes: `--quick` (a short run) and `--markdown FILE`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
     parser.add_argument(
         "--markdown", metavar="FILE", help="append this run's table to FILE as a Markdown section"
     )
+    return parser.parse_args()
 
 
 def append_markdown(path, title: str, header, rows, note: str = "") -> None:

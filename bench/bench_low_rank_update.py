@@ -9,7 +9,6 @@ LAPACK in float64, the oracle), on N(0,1) and on a low-rank-plus-noise matrix.
 scikit-learn runs in this process beside TensorFlow, as a compression update does in training.
 """
 
-import argparse
 import os
 import sys
 
@@ -19,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from _timing import add_markdown_argument, append_markdown, best_time, print_table  # noqa: E402
+from _timing import append_markdown, best_time, parse_arguments, print_table  # noqa: E402
 from tf_matcomp.compressors import LowRankDecompMatrixCompressor, compressor_hparams  # noqa: E402
 
 RANK_HPARAM = 400  # k = n / 4
@@ -40,10 +39,7 @@ def _optimal_error(a: np.ndarray, k: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="2048² only, fewer repeats")
-    add_markdown_argument(parser)
-    args = parser.parse_args()
+    args = parse_arguments(__doc__, "2048² only, fewer repeats")
     from sklearn.utils.extmath import randomized_svd  # the baseline
 
     sizes = [2048] if args.quick else [2048, 4096]

@@ -66,6 +66,14 @@ class KernelCompression(tf.Module):
     def alpha(self) -> tf.Tensor:
         return tf.convert_to_tensor(self.op.alpha)
 
+    def dense_matrix(self) -> tf.Tensor:
+        """A, the dense matrix (what the weight is while alpha is 1)."""
+        return state.read(self.op.a_matrix_tfvar)
+
+    def factors(self) -> list:
+        """The current factor values (Â is the form's function of them)."""
+        return self.op.factors()
+
     def last_update_step(self) -> int:
         return int(np.asarray(self.op.last_alpha_update_step))
 
