@@ -1,5 +1,6 @@
 """Timing helpers shared by the benchmarks: best-of-N wall time, ratios measured in one run."""
 
+import argparse
 import time
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
@@ -64,3 +65,11 @@ def append_markdown(
         lines.append("")
     with open(path, "a") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def parse_arguments(description: str, quick_help: str) -> argparse.Namespace:
+    """The options every benchmark takes: `--quick` (a short run) and `--markdown FILE`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    add_markdown_argument(parser)
+    return parser.parse_args()

@@ -6,10 +6,10 @@ With A [m, n] and r the `rank` hparam (a compression factor ×100, so r = 400 ke
     A ≈ U_k S_k V_kᵀ (truncated SVD),   B = U_k √S_k  [m, k],   C = √S_k V_kᵀ  [k, n]
 
 stored as k·(m + n) values instead of m·n. The SVD is exact (LAPACK / `tf.linalg.svd`) for small
-matrices and randomized (a Gaussian sketch of l = k + max(16, k/2) columns, `POWER_ITERATIONS`
-QR-stabilised power iterations, then an exact SVD of the small l × n projection) once min(m, n)
-exceeds `EXACT_SVD_MAX_DIM` and k < min(m, n) / 2: its Frobenius error stays within 1% of the exact
-truncated SVD's (checked in the tests) at a fraction of the cost of a full SVD.
+matrices and randomized (`randomized_svd`: a Gaussian sketch of l = k + max(16, k/2) columns,
+subspace iterations and a Rayleigh–Ritz step, all GEMMs but for l × l factorisations) once
+min(m, n) exceeds `EXACT_SVD_MAX_DIM` and k < min(m, n) / 2: its Frobenius error stays within 1%
+of the exact truncated SVD's (checked in the tests) at a fraction of the cost of a full SVD.
 """
 
 from typing import List, Tuple
@@ -18,19 +18,13 @@ import numpy as np
 import tensorflow as tf
 
 from tf_matcomp import ops
-from tf_matcomp.compressors import base
+from tf_matcomp.compressors import base, randomized_svd
 from tf_matcomp.compressors.form import CompressedForm, matmul_last_axis
 from tf_matcomp.compressors.method import Method
 
 METHODS = ("auto", "exact", "randomized")
 EXACT_SVD_MAX_DIM = 1024
-POWER_ITERATIONS = 3
-SKETCH_SEED = 0x5EED
-
-
-def oversampling(k: int) -> int:
-    """Extra sketch columns p for rank k: max(16, k / 2)."""
-    return max(16, k // 2)
+oversampling = randomized_svd.oversampling
 
 
 def _use_randomized(method: str, m: int, n: int, k: int) -> bool:
@@ -42,40 +36,25 @@ def _use_randomized(method: str, m: int, n: int, k: int) -> bool:
     return smaller > EXACT_SVD_MAX_DIM and 2 * k < smaller
 
 
-def _np_orthonormal(y: np.ndarray) -> np.ndarray:
-    q, _ = np.linalg.qr(y)
-    return q
+def np_truncated_svd(a: np.ndarray, k: int, method: str = "auto"):
+    """(U_k [m, k], s_k [k], V_kᵀ [k, n]) of `a` as NumPy arrays, exact or randomized per `method`.
 
-
-def np_truncated_svd(a: np.ndarray, k: int, method: str = "auto", seed: int = SKETCH_SEED):
-    """(U_k [m, k], s_k [k], V_kᵀ [k, n]) of `a` in NumPy, exact or randomized per `method`."""
+    The randomized SVD is `randomized_svd` run on `a` (TF's GEMMs and small factorisations):
+    the same numbers as the TF path's."""
     m, n = a.shape
     if not _use_randomized(method, m, n, k):
         u, s, vt = np.linalg.svd(a, full_matrices=False)
         return u[:, :k], s[:k], vt[:k]
-    width = k + oversampling(k)
-    rng = np.random.default_rng(seed)  # a local generator: the global NumPy RNG is untouched
-    q = _np_orthonormal(a @ rng.standard_normal((n, width)).astype(a.dtype))
-    for _ in range(POWER_ITERATIONS):
-        q = _np_orthonormal(a @ _np_orthonormal(a.T @ q))
-    u_small, s, vt = np.linalg.svd(q.T @ a, full_matrices=False)
-    return (q @ u_small[:, :k]), s[:k], vt[:k]
+    return randomized_svd.randomized_svd_numpy(a, k)
 
 
-def tf_truncated_svd(a: tf.Tensor, k: int, method: str = "auto", seed: int = SKETCH_SEED):
+def tf_truncated_svd(a: tf.Tensor, k: int, method: str = "auto"):
     """(U_k [m, k], s_k [k], V_kᵀ [k, n]) of `a` in TF ops (XLA-compilable)."""
     m, n = base.matrix_shape(a.shape)
     if not _use_randomized(method, m, n, k):
         s, u, v = tf.linalg.svd(a, full_matrices=False)
         return u[:, :k], s[:k], tf.transpose(v[:, :k])
-    width = k + oversampling(k)
-    sketch = tf.random.stateless_normal([n, width], seed=[seed, 0], dtype=a.dtype)
-    q, _ = tf.linalg.qr(tf.matmul(a, sketch))
-    for _ in range(POWER_ITERATIONS):
-        z, _ = tf.linalg.qr(tf.matmul(a, q, transpose_a=True))
-        q, _ = tf.linalg.qr(tf.matmul(a, z))
-    s, u_small, v = tf.linalg.svd(tf.matmul(q, a, transpose_a=True), full_matrices=False)
-    return tf.matmul(q, u_small[:, :k]), s[:k], tf.transpose(v[:, :k])
+    return randomized_svd.randomized_svd(a, k)
 
 
 class LowRankForm(CompressedForm):

@@ -66,6 +66,14 @@ class KernelCompression(tf.Module):
     def alpha(self) -> tf.Tensor:
         return tf.convert_to_tensor(self.op.alpha)
 
+    def dense_matrix(self) -> tf.Tensor:
+        """A, the dense matrix (what the weight is while alpha is 1)."""
+        return state.read(self.op.a_matrix_tfvar)
+
+    def factors(self) -> list:
+        """The current factor values (Â is the form's function of them)."""
+        return self.op.factors()
+
     def last_update_step(self) -> int:
         """The last step at which an update fired: alpha's, or a recompression of the factors
         (option 8's mask updates); −1 before any."""

@@ -1,8 +1,9 @@
 """`CompressionCallback`: drives compression updates from the optimizer's step in `model.fit`.
 
-Before each training batch it runs every compressed layer's update at step
-`optimizer.iterations` (the step about to run, as graph_compression's update op under the train
-op's control dependencies sees the global step), as each layer's spec asks:
+Before each training batch in which some layer's schedule fires, it runs every compressed
+layer's update at step `optimizer.iterations` (the step about to run, as graph_compression's
+update op under the train op's control dependencies sees the global step), as each layer's spec
+asks (the other batches cost one read of the step and a Python check of the schedules):
 
   * update_option 0: the TF-op updates (`CompressionOp.update`), in one `tf.function` traced
     once for all layers (in cross-replica context under tf.distribute);
@@ -66,6 +67,8 @@ class CompressionCallback(keras.callbacks.Callback):
         self._tf_update = None
         self._metrics: Optional[_CompressionMetrics] = None
         self._ratio = 0.0
+        self._last_steps: List[int] = []  # per layer, as of the latest read (`_read_state`)
+        self._alphas: List[float] = []
 
     @staticmethod
     def _option(layer) -> int:
@@ -93,6 +96,7 @@ class CompressionCallback(keras.callbacks.Callback):
             return tf.reduce_any(tf.stack(fired)) if fired else tf.constant(False)
 
         self._tf_update = tf_update
+        self._read_state()
 
     def on_train_end(self, logs=None):
         model_metrics = getattr(self.model, "_metrics", None)
@@ -101,10 +105,29 @@ class CompressionCallback(keras.callbacks.Callback):
         for layer in self._layers:
             layer.driven_by_callback = False
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._read_state()
+
+    def _read_state(self) -> None:
+        """Reads each layer's last firing step and alpha into Python (see `_due`)."""
+        self._last_steps = [layer.compression.last_update_step() for layer in self._layers]
+        self._alphas = [float(layer.alpha) for layer in self._layers]
+
+    def _due(self, step: int) -> bool:
+        """Whether some layer's schedule fires at `step`, from the last firing steps read at
+        the epoch's start or after the latest update: the state changes only by updates, so
+        the steps between firings cost no variable read and no update call."""
+        return any(
+            self._option(layer) != 3 and layer.compression.op.schedule.should_fire(step, last)
+            for layer, last in zip(self._layers, self._last_steps)
+        )
+
     def on_train_batch_begin(self, batch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
+        if not self._due(step):
+            return
         start = time.perf_counter()
-        before = [layer.compression.last_update_step() for layer in self._layers]
+        before = self._last_steps
         if any(self._option(layer) in (0, 2) for layer in self._layers):
             # The tf.function cannot warn: a skipped update (non-finite factors) warns here.
             ops = [layer.compression.op for layer in self._layers]
@@ -113,13 +136,13 @@ class CompressionCallback(keras.callbacks.Callback):
         for layer in self._layers:
             if self._option(layer) in (1, 2):
                 layer.compression.op.run_update_step(step_number=step)
-        after = [layer.compression.last_update_step() for layer in self._layers]
-        if before != after:
+        self._read_state()
+        if before != self._last_steps:
             self.update_seconds.append(time.perf_counter() - start)
 
     def _write_logs(self, logs):
         if logs is not None and self._layers:
-            logs["alpha"] = self.mean_alpha()
+            logs["alpha"] = float(np.mean(self._alphas))
             logs["compression_ratio"] = self.compression_ratio()
 
     def on_train_batch_end(self, batch, logs=None):

@@ -249,7 +249,47 @@ class _CompressedKernelLayer(keras.layers.Layer):
             return self.finish(outputs + tf.cast(zero, outputs.dtype))
         if training is True:
             self._warn_if_no_callback()
-        return self.finish(self._apply_kernel(inputs, self.compressed_kernel()))
+        return self.finish(self._apply_compressed(inputs))
+
+    def _apply_compressed(self, inputs):
+        """The kernel's product with W = alpha·A + (1 − alpha)·Â, skipping the half alpha zeroes.
+
+        While alpha is 1 (before the first firing) W is A: Â is neither built nor read. Once
+        alpha is 0 it is Â: the form's own product (x·B·C for low rank), A unread. In between,
+        the blend, or α·(x·A) + (1 − α)·(x·B·C) where that takes fewer multiplications. The
+        values are W's, and the gradients too (the skipped half has a zero factor in W)."""
+        compression = self._require_built()
+        alpha = compression.alpha()
+        # Read once, outside the branches: each branch captures the values it uses.
+        a = tf.reshape(compression.dense_matrix(), self.kernel_shape)
+        factors = self._compute_factors()
+        form = compression.op.form
+
+        def dense():
+            return self._apply_kernel(inputs, a)
+
+        def compressed():
+            return self._apply_form(inputs, form, factors)
+
+        def blended():
+            if not self._split_is_cheaper(inputs, form):
+                return self._apply_kernel(inputs, self.compressed_kernel())
+            weight = tf.cast(alpha, self.compute_dtype)
+            return weight * dense() + (1 - weight) * compressed()
+
+        return tf.cond(alpha >= 1, dense, lambda: tf.cond(alpha <= 0, compressed, blended))
+
+    def _compute_factors(self) -> list:
+        """The factors, float ones at the layer's compute dtype (integer codes as they are)."""
+        return [
+            tf.cast(f, self.compute_dtype) if f.dtype.is_floating else f
+            for f in self._require_built().factors()
+        ]
+
+    def _split_is_cheaper(self, inputs, form) -> bool:
+        """Whether α·(x·A) + (1 − α)·(x·Â by the form) beats x·(blended W) for these inputs
+        (the layers that can tell say so)."""
+        return False
 
     def set_compressed(self, arrays: Dict[str, np.ndarray], bias: Optional[np.ndarray]) -> None:
         """Deployed form: assigns the stored arrays (by the names of `form.variables()`) and
@@ -381,6 +421,14 @@ class CompressedDense(_CompressedKernelLayer):
 
     def _apply_form(self, inputs, form, arrays):
         return form.matmul(inputs, arrays)
+
+    def _split_is_cheaper(self, inputs, form):
+        # Training cost beyond x·A (forward and both backward products), for r input rows:
+        # x·(B·C) forms B·C and its two gradients, 6·m·n·k; x·B·C costs 6·r·k·(m + n).
+        rows = tf.TensorShape(inputs.shape[:-1]).num_elements()  # None: not known when tracing
+        if form.kind != "low_rank" or rows is None or not form.factored_is_cheaper():
+            return False
+        return rows * (form.rows + form.cols) < form.rows * form.cols
 
     def stock_low_rank(self, k, names):
         return (
