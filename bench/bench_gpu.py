@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from _timing import best_time, print_table  # noqa: E402
+from _timing import add_markdown_argument, append_markdown, best_time, print_table  # noqa: E402
 from tf_matcomp import ops  # noqa: E402
 from tf_matcomp.ops import _loader  # noqa: E402
 
@@ -40,6 +40,7 @@ def xla(fn):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+    add_markdown_argument(parser)
     args = parser.parse_args()
     if not tf.config.list_logical_devices("GPU"):
         print("bench_gpu: no GPU visible: nothing to measure", file=sys.stderr)
@@ -161,6 +162,11 @@ def main() -> int:
                     target="(host hybrid)",
                 )
     print_table(header, rows)
+    append_markdown(
+        args.markdown,
+        f"GPU kernels (bench/bench_gpu.py, {details.get('device_name', gpu.name)})",
+        [("", header, rows)],
+    )
     return 0
 
 

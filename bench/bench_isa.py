@@ -89,7 +89,18 @@ def main() -> None:
     sys.path.insert(0, args.portable)
     from tf_matcomp import _isa
 
-    builds = [(f"portable {level}", args.portable, level) for level in _isa.preferred_levels()]
+    package = os.path.join(args.portable, "tf_matcomp")
+    built = [
+        level
+        for level in _isa.preferred_levels()
+        if os.path.exists(os.path.join(package, _isa.ops_library_file(level)))
+    ]
+    if not built:
+        sys.exit(
+            f"no portable build in {package} for this CPU's levels (build it with setup.py "
+            "and TF_MATCOMP_MARCH unset)"
+        )
+    builds = [(f"portable {level}", args.portable, level) for level in built]
     builds.append(("portable x86-64-v2", args.portable, "x86-64-v2"))
     if args.native:
         builds.insert(0, ("native", args.native, None))

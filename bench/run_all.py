@@ -21,6 +21,11 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 DEFAULT_OUT = os.path.join(HERE, "RESULTS.md")
+# The benchmarks that cannot run everywhere, and what they need.
+_WHY_NOT_MEASURED = {
+    "gpu": " (bench_gpu.py needs a GPU and the library built with CUDA)",
+    "isa": " (bench_isa.py needs a portable build here; see its --native and --portable)",
+}
 
 
 def _cpu_model() -> str:
@@ -85,7 +90,7 @@ def main() -> int:
             failed.append(name)
             sections.append(
                 f"## bench_{name}.py\n\nNot measured: exit status {result.returncode}"
-                f"{' (bench_gpu.py exits 1 without a GPU)' if name == 'gpu' else ''}.\n\n"
+                f"{_WHY_NOT_MEASURED.get(name, '')}.\n\n"
             )
     with open(args.out, "w") as f:
         f.write("".join(sections))
