@@ -137,6 +137,25 @@ def check_tflite_builtins(stripped, x: np.ndarray) -> None:
     np.testing.assert_allclose(out, stripped(x).numpy(), rtol=1e-5, atol=1e-5)
 
 
+def exported_tflite(model, path: str) -> bytes:
+    """`model` exported as a SavedModel at `path` (batch left unknown, so the converter cannot
+    fold the run-time zero of the stripped layers) and converted with builtin ops only."""
+    model.export(path, verbose=False)
+    return tf.lite.TFLiteConverter.from_saved_model(path).convert()
+
+
+def run_tflite(flatbuffer: bytes, x: np.ndarray):
+    """(output for `x`, the names of the ops the interpreter runs)."""
+    interpreter = tf.lite.Interpreter(model_content=flatbuffer)
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, x.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, x)
+    interpreter.invoke()
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]), ops
+
+
 def check_fit_trains_the_factors(model, spec: str, compressor, rng) -> None:
     """`model`'s "hidden" layer compressed by `spec` on a schedule reaching alpha 0 within two
     epochs of `fit` with the callback: alpha ends at 0, every factor is a trainable variable,

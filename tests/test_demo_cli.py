@@ -51,6 +51,7 @@ def test_demo_quick(tmp_path):
     baseline_accuracy, _, baseline_bytes, _ = rows["baseline"][-6:-2]
     assert float(baseline_accuracy) > 0.9  # the dense MLP on the digits
     for method in METHOD_LABELS[1:]:
+        assert rows[method][-7] == "hidden", rows[method]  # the layers the quick rows compress
         accuracy, _, size, ratio = rows[method][-6:-2]
         assert float(accuracy) > 0.5, rows[method]
         assert int(size) < int(baseline_bytes), rows[method]

@@ -16,7 +16,9 @@ def test_demo_without_matplotlib_warns_first_prints_the_table_and_skips_the_plot
 
     def fake_train(data, setting, *args, **kwargs):
         warned_before_training.append(any("matplotlib" in str(w.message) for w in caught))
-        return demo.RunResult(setting.method, setting.label, 0.9, 10, 40, 1.0, 0.1, None)
+        return demo.RunResult(
+            setting.method, setting.label, setting.compresses, 0.9, 10, 40, 1.0, 0.1, None
+        )
 
     monkeypatch.setattr(demo, "train_and_measure", fake_train)
     with warnings.catch_warnings(record=True) as caught:

@@ -16,6 +16,8 @@ import tensorflow as tf
 
 from tf_matcomp import keras as mk
 
+import method_contract as contract
+
 ONE_SHOT = mk.ONE_SHOT_SCHEDULE
 RAMP = "begin_compression_step=0,compression_frequency=1,alpha_decrement_value=0.5"
 
@@ -79,22 +81,6 @@ def test_low_rank_strips_to_stock_layers_that_load_without_tf_matcomp(tmp_path, 
     np.testing.assert_allclose(np.load(y_path), expected, rtol=1e-5, atol=1e-5)
 
 
-def _tflite(model, path):
-    model.export(path, verbose=False)
-    return tf.lite.TFLiteConverter.from_saved_model(path).convert()  # builtin ops only
-
-
-def _run_tflite(flatbuffer, x):
-    interpreter = tf.lite.Interpreter(model_content=flatbuffer)
-    index = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(index, x.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(index, x)
-    interpreter.invoke()
-    ops = {op["op_name"] for op in interpreter._get_ops_details()}
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]), ops
-
-
 # method -> (layer width, spec). simhash's stripped layers regenerate R at run time with about a
 # hundred builtin ops (~40 KB of graph per layer in the .tflite), so its layers must be large
 # for that fixed cost to stay small next to a ~60x smaller kernel.
@@ -116,10 +102,10 @@ def test_tflite_builtins_smaller_by_half_the_ratio_and_equal(method, tmp_path, r
     ratio = mk.compression_ratio(stripped)
     assert ratio > 2
     x = rng.standard_normal((4, width)).astype(np.float32)
-    dense_size = len(_tflite(dense, str(tmp_path / "dense")))
-    flatbuffer = _tflite(stripped, str(tmp_path / "stripped"))
+    dense_size = len(contract.exported_tflite(dense, str(tmp_path / "dense")))
+    flatbuffer = contract.exported_tflite(stripped, str(tmp_path / "stripped"))
     assert dense_size / len(flatbuffer) >= ratio / 2, (dense_size, len(flatbuffer), ratio)
-    got, ops = _run_tflite(flatbuffer, x)
+    got, ops = contract.run_tflite(flatbuffer, x)
     assert not any("FLEX" in op or "CUSTOM" in op for op in ops), ops
     np.testing.assert_allclose(got, stripped(x).numpy(), rtol=1e-4, atol=1e-4)
 

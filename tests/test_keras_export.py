@@ -11,6 +11,8 @@ from tf_matcomp import keras as mk
 from tf_matcomp.compressors import KMeansForm, LowRankForm, form_from_config
 from tf_matcomp.keras.stripped_layers import StrippedConv2D, StrippedDense
 
+import method_contract as contract
+
 ONE_SHOT = mk.ONE_SHOT_SCHEDULE
 
 
@@ -128,13 +130,7 @@ def test_stripped_round_trip_export_and_tflite(tmp_path, rng):
     np.testing.assert_allclose(served.serve(x).numpy(), expected, rtol=1e-5, atol=1e-5)
 
     flatbuffer = tf.lite.TFLiteConverter.from_saved_model(saved_model).convert()
-    interpreter = tf.lite.Interpreter(model_content=flatbuffer)
-    index_in = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(index_in, x.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(index_in, x)
-    interpreter.invoke()
-    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    got, _ = contract.run_tflite(flatbuffer, x)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 

@@ -1,7 +1,9 @@
 """Magnitude pruning + k-means (option 8): the sparsity schedule and block masks against NumPy
 oracles, the k-means of the survivors (Lloyd fixed point, zero code), exact sizes, mask and
 codebook updating together in every update option and mode (eager, tf.function, jit_compile, TF1
-graph), checkpoints, Keras compress / fit / strip / .keras / export, the CLI and bad hparams."""
+graph), checkpoints, the packed stored form (bytes and Â against NumPy counts and oracles, every
+layout and edge case), Keras compress / fit / strip / .keras / export / TFLite, the CLI and bad
+hparams."""
 
 import math
 import warnings
@@ -12,7 +14,16 @@ import tensorflow as tf
 
 import tf_matcomp.keras as mk
 from tf_matcomp import cli, compression_op, compression_wrapper
-from tf_matcomp.compressors import magnitude_pruning, pruned_kmeans, registry
+from tf_matcomp.compressors import (
+    bit_packing,
+    magnitude_pruning,
+    pruned_kmeans,
+    pruned_kmeans_packed,
+    registry,
+)
+
+import method_contract as contract
+from conftest import run_in_mode
 
 SHAPE = (16, 12)
 CODES = 8  # 7 centroids + the zero code
@@ -199,6 +210,146 @@ def test_sizes_and_ratio_are_exact(dtype, codes, block_size):
     assert op.compressed_bits == 8 * expected
     assert op.uncompressed_bits == 8 * SHAPE[0] * SHAPE[1] * dtype.size
     assert op.compression_ratio == SHAPE[0] * SHAPE[1] * dtype.size / expected
+
+
+# --- the stored (packed) form: bytes that follow the mask ------------------------------------------
+def oracle_pack(values, width):
+    """Bytes of `values` packed `width` bits each, LSB first, by a loop over the bits."""
+    out = bytearray(-(-len(values) * width // 8))
+    for i, value in enumerate(values):
+        for bit in range(width):
+            t = i * width + bit
+            out[t // 8] |= ((int(value) >> bit) & 1) << (t % 8)
+    return np.frombuffer(bytes(out), np.uint8)
+
+
+def oracle_group(kept):
+    """The largest divisor g of len(kept) with kept constant on runs of g, by brute force."""
+    for g in range(len(kept), 0, -1):
+        if len(kept) % g == 0 and all(
+            len(set(kept[i : i + g])) == 1 for i in range(0, len(kept), g)
+        ):
+            return g
+
+
+def oracle_stored_bytes(num_codes, block_size, codes, itemsize=4):
+    """The stored bytes counted in NumPy: codebook + the smaller of (mask per group + kept
+    codes at ceil(log2(K − 1)) bits) and (all codes at ceil(log2 K) bits)."""
+    kept = (np.asarray(codes) != num_codes - 1).reshape(-1)
+    blocks, count = kept.size, int(kept.sum())
+    bits = [math.ceil(math.log2(v)) if v > 1 else 0 for v in (num_codes - 1, num_codes)]
+    mask = 0 if count in (0, blocks) else math.ceil(blocks / oracle_group(list(kept)) / 8)
+    sparse = mask + math.ceil(count * bits[0] / 8)
+    dense = math.ceil(blocks * bits[1] / 8)
+    return (num_codes - 1) * block_size * itemsize + min(sparse, dense)
+
+
+def _random_codes(rng, num_codes, shape, sparsity, group):
+    """Codes [m, n] with about `sparsity` of the blocks pruned, in runs of `group` blocks."""
+    runs = rng.random(shape[0] * shape[1] // group) < sparsity
+    pruned = np.repeat(runs, group).reshape(shape)
+    codes = rng.integers(0, num_codes - 1, shape)
+    return np.where(pruned, num_codes - 1, codes).astype(np.int64)
+
+
+@pytest.mark.parametrize("width", [1, 3, 4, 5, 8, 17])
+def test_bit_packing_matches_a_loop_and_unpacks_in_every_mode(width, mode, rng):
+    values = rng.integers(0, 1 << width, 37)
+    packed = bit_packing.np_pack(values, width)
+    np.testing.assert_array_equal(packed, oracle_pack(values, width))
+    got = run_in_mode(mode, lambda p: bit_packing.unpack(p, 37, width), tf.constant(packed))
+    np.testing.assert_array_equal(got.numpy(), values)
+    with pytest.raises(ValueError, match=f"2\\^{width}"):
+        bit_packing.np_pack([1 << width], width)
+
+
+def _packed(rng, num_codes, block_size, sparsity, group, shape=(8, 12)):
+    """(codebook, codes, packed form, its arrays) of random codes pruned at `sparsity`."""
+    codes = _random_codes(rng, num_codes, (shape[0], shape[1] // block_size), sparsity, group)
+    codebook = rng.standard_normal((num_codes - 1, block_size)).astype(np.float32)
+    training = pruned_kmeans.PrunedKMeansForm(*shape, num_codes, block_size)
+    code_dtype = training.variables()[1][2]
+    form, arrays = training.deployed_form({"codebook": codebook, "codes": codes.astype(code_dtype)})
+    return codebook, codes, form, arrays
+
+
+@pytest.mark.parametrize("num_codes", [2, 3, 8, 16, 17, 257])
+@pytest.mark.parametrize("block_size", [1, 2, 3])
+@pytest.mark.parametrize(
+    "sparsity, group", [(0.0, 1), (0.3, 1), (0.5, 2), (0.9, 1), (0.9, 2), (1.0, 1)]
+)
+def test_stored_bytes_and_matrix_equal_the_oracles(num_codes, block_size, sparsity, group, rng):
+    codebook, codes, form, arrays = _packed(rng, num_codes, block_size, sparsity, group)
+    assert form.kind == "pruned_kmeans_packed"
+    assert form.nbytes() == oracle_stored_bytes(num_codes, block_size, codes)
+    assert sum(a.nbytes for a in arrays.values()) == form.nbytes()
+    assert [name for name, _, _ in form.variables()] == list(arrays)
+    assert form.num_kept == int(np.sum(codes != num_codes - 1))
+    w_hat = form.matrix([tf.constant(a) for a in arrays.values()]).numpy()
+    np.testing.assert_array_equal(w_hat, dense(codebook, codes))  # exactly, every layout
+    reloaded = registry.form_from_config(form.get_config(), implementation="composite")
+    assert reloaded.variables() == form.variables()
+
+
+@pytest.mark.parametrize("num_codes, sparsity, group", [(16, 0.5, 2), (17, 0.0, 1), (2, 0.6, 1)])
+def test_packed_matrix_in_tf_function_and_xla(num_codes, sparsity, group, mode, rng):
+    codebook, codes, form, arrays = _packed(rng, num_codes, 2, sparsity, group)
+    tensors = [tf.constant(a) for a in arrays.values()]
+    w_hat = run_in_mode(mode, lambda *t: form.matrix(list(t)), *tensors).numpy()
+    np.testing.assert_array_equal(w_hat, dense(codebook, codes))
+
+
+def test_packed_layouts_of_the_edge_cases(rng):
+    shape, blocks = (4, 8), 32
+    codebook = np.ones((7, 1), np.float32)
+    cases = {  # codes -> (layout, stored names)
+        "all pruned": (np.full(shape, 7), "sparse", ["codebook"]),
+        "none pruned": (rng.integers(0, 7, shape), "dense", ["codebook", "codes"]),  # a tie
+        "half": (
+            _random_codes(rng, 8, shape, 0.5, 1),
+            "sparse",
+            ["codebook", "keep_bits", "codes"],
+        ),
+    }
+    for name, (codes, layout, names) in cases.items():
+        form, arrays = pruned_kmeans.PrunedKMeansForm(*shape, 8, 1).deployed_form(
+            {"codebook": codebook, "codes": codes.astype(np.uint8)}
+        )
+        assert (form.layout, list(arrays)) == (layout, names), name
+    # K = 2: one centroid, the mask is all there is; stored as 1 bit per block either way.
+    codes = _random_codes(rng, 2, shape, 0.5, 1)
+    form, arrays = pruned_kmeans.PrunedKMeansForm(*shape, 2, 1).deployed_form(
+        {"codebook": codebook[:1], "codes": codes.astype(np.uint8)}
+    )
+    assert form.nbytes() == 4 + blocks // 8
+    np.testing.assert_array_equal(
+        form.matrix([tf.constant(a) for a in arrays.values()]).numpy(), dense(codebook[:1], codes)
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides, name",
+    [
+        ({"num_kept": 33}, "num_kept"),
+        ({"num_kept": -1}, "num_kept"),
+        ({"mask_group": 5}, "mask_group"),
+        ({"num_codes": 1}, "num_codes"),
+        ({"block_size": 3}, "block_size"),
+    ],
+)
+def test_bad_packed_configs_name_the_argument(overrides, name):
+    config = {"rows": 4, "cols": 8, "num_codes": 8, "block_size": 1, "num_kept": 3, **overrides}
+    with pytest.raises(ValueError, match=name):
+        pruned_kmeans_packed.PackedPrunedKMeansForm(**config)
+
+
+def test_pack_refuses_codes_that_break_the_form(rng):
+    form = pruned_kmeans_packed.PackedPrunedKMeansForm(4, 8, 8, 1, num_kept=16, mask_group=2)
+    with pytest.raises(ValueError, match="16 kept"):
+        form.pack(np.full((4, 8), 7))
+    codes = np.where(np.arange(32).reshape(4, 8) % 2 == 0, 0, 7)  # alternate: runs of 1
+    with pytest.raises(ValueError, match="mask_group=2"):
+        form.pack(codes)
 
 
 # --- updates: mask and codebook move together ----------------------------------------------------
@@ -434,23 +585,28 @@ def test_keras_fit_strip_save_and_export(update_option, rng, tmp_path):
     x = rng.standard_normal((64, 24)).astype(np.float32)
     y = rng.standard_normal((64, 8)).astype(np.float32)
     callback = mk.CompressionCallback()
-    compressed.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[callback])
+    history = compressed.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[callback])
     # 12 steps: mask updates at 1, 3, ..., 11 (alpha's at 3 and 7 among them) are each timed.
     assert len(callback.update_seconds) == 6
+    stored = 0
     for layer in mk.compressed_layers(compressed):
         assert float(layer.alpha) == 0.0
         codes = np.asarray(layer.compression.op.factor_variables[1])
         assert np.mean(codes == 15) == pytest.approx(0.6, abs=0.02)
+        stored += oracle_stored_bytes(16, 2, codes)  # the mask, the kept codes at 4 bits
     expected = compressed(x[:5]).numpy()
     stripped = mk.strip_compression(compressed)
     assert not mk.compressed_layers(stripped)
     np.testing.assert_allclose(stripped(x[:5]).numpy(), expected, rtol=1e-5, atol=1e-5)
     dense_bytes = mk.model_size(model).bytes
     kernels = 24 * 16 + 16 * 8
-    stored = 15 * 2 * 4 * 2 + kernels // 2  # two codebooks [15, 2] float32, uint8 codes
     assert mk.model_size(stripped).bytes == dense_bytes - 4 * kernels + stored
     assert mk.compression_ratio(stripped) == dense_bytes / mk.model_size(stripped).bytes
     assert mk.compression_ratio(compressed) == pytest.approx(mk.compression_ratio(stripped))
+    # The progress bar's figure follows the mask: at its final sparsity after the last update.
+    ratios = history.history["compression_ratio"]
+    assert ratios[0] < ratios[-1] == pytest.approx(mk.compression_ratio(stripped), rel=1e-6)
+    assert callback.compression_ratio() == mk.compression_ratio(stripped)
     path = str(tmp_path / "m.keras")
     stripped.save(path)
     loaded = tf.keras.models.load_model(path)
@@ -460,29 +616,84 @@ def test_keras_fit_strip_save_and_export(update_option, rng, tmp_path):
     np.testing.assert_allclose(served.serve(x[:5]).numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_conv_and_embedding_kinds_compress_and_strip(rng):
-    one_shot = (
-        f"compression_option=8,rank=8,{mk.ONE_SHOT_SCHEDULE},initial_sparsity=0.5,"
-        "target_sparsity=0.5,pruning_frequency=1"
-    )
+ONE_SHOT_HALF = (
+    f"compression_option=8,rank=8,{mk.ONE_SHOT_SCHEDULE},initial_sparsity=0.5,"
+    "target_sparsity=0.5,pruning_frequency=1"
+)
+
+
+def test_conv_embedding_and_einsum_kinds_compress_strip_and_reload(rng, tmp_path):
     tokens = tf.keras.Input((3,), dtype="int32")
     image = tf.keras.Input((6, 6, 4))
     embedded = tf.keras.layers.Embedding(12, 8, name="embedding")(tokens)
+    projected = tf.keras.layers.EinsumDense("abc,cd->abd", (3, 6), bias_axes="d", name="ein")(
+        embedded
+    )
     conv = tf.keras.layers.Conv2D(8, 3, name="conv")(image)
-    model = tf.keras.Model([tokens, image], [embedded, conv])
-    compressed = mk.compress_model(model, one_shot)
+    conv1d = tf.keras.layers.Conv1D(4, 2, name="conv1d")(projected)
+    model = tf.keras.Model([tokens, image], [conv1d, conv])
+    compressed = mk.compress_model(model, ONE_SHOT_HALF)
     layers = mk.compressed_layers(compressed)
-    assert sorted(layer.name for layer in layers) == ["conv", "embedding"]
+    assert sorted(layer.name for layer in layers) == ["conv", "conv1d", "ein", "embedding"]
+    stored = {}
     for layer in layers:
         layer.run_alpha_update(0)
         codes = np.asarray(layer.compression.op.factor_variables[1])
         assert np.mean(codes == PRUNED) == 0.5
+        stored[layer.name] = oracle_stored_bytes(8, 1, codes)
     x = [rng.integers(0, 12, (2, 3)), rng.standard_normal((2, 6, 6, 4)).astype(np.float32)]
     expected = [y.numpy() for y in compressed(x)]
     stripped = mk.strip_compression(compressed)
     for got, want in zip(stripped(x), expected):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
     assert mk.compression_ratio(stripped) == pytest.approx(mk.compression_ratio(compressed))
+    rows = {row.name: row for row in mk.compression_report(stripped)}
+    assert {name: rows[name].bytes_after for name in stored} == stored
+    assert {rows[name].method for name in stored} == {"pruned_kmeans_packed"}
+    path = str(tmp_path / "stripped.keras")
+    stripped.save(path)
+    loaded = tf.keras.models.load_model(path)
+    for got, want in zip(loaded(x), expected):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+def _one_shot_mlp(rng, spec, width):
+    inputs = tf.keras.Input((width,))
+    hidden = tf.keras.layers.Dense(width, activation="relu", name="hidden")(inputs)
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(width, name="out")(hidden))
+    compressed = mk.compress_model(model, f"compression_option=8,{spec},{mk.ONE_SHOT_SCHEDULE}")
+    for layer in mk.compressed_layers(compressed):
+        layer.run_alpha_update(0)
+    return model, compressed
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "rank=16,initial_sparsity=0.9,target_sparsity=0.9,pruning_frequency=1",
+        "rank=16,block_size=2,block_width=4,initial_sparsity=0.5,target_sparsity=0.5",
+        "rank=17,initial_sparsity=0,target_sparsity=0,pruning_frequency=1",  # 4 bits, no mask
+        "rank=2,initial_sparsity=0.7,target_sparsity=0.7,pruning_frequency=1",  # only the mask
+    ],
+)
+def test_tflite_builtins_equal_the_stripped_model_and_smaller_by_half_the_ratio(
+    spec, rng, tmp_path
+):
+    # The unpacking costs about 7 KB of graph per layer in the .tflite: layers wide enough
+    # that this fixed cost stays small next to a 10-20x smaller kernel.
+    model, compressed = _one_shot_mlp(rng, spec, width=256)
+    stripped = mk.strip_compression(compressed)
+    ratio = mk.compression_ratio(stripped)
+    assert ratio == pytest.approx(mk.compression_ratio(compressed))
+    assert ratio > 4
+    x = rng.standard_normal((4, 256)).astype(np.float32)
+    np.testing.assert_allclose(stripped(x).numpy(), compressed(x).numpy(), rtol=1e-5, atol=1e-5)
+    flatbuffer = contract.exported_tflite(stripped, str(tmp_path / "stripped"))
+    got, ops = contract.run_tflite(flatbuffer, x)
+    assert not any("FLEX" in op or "CUSTOM" in op for op in ops), ops
+    np.testing.assert_allclose(got, stripped(x).numpy(), rtol=1e-5, atol=1e-5)
+    dense_size = len(contract.exported_tflite(model, str(tmp_path / "dense")))
+    assert dense_size / len(flatbuffer) >= ratio / 2, (dense_size, len(flatbuffer), ratio)
 
 
 def test_training_form_keras_round_trip_keeps_the_state(rng, tmp_path):
@@ -517,8 +728,8 @@ def test_cli_compress_with_the_method(rng, tmp_path, capsys):
     loaded = tf.keras.models.load_model(out, custom_objects=mk.custom_objects())
     assert mk.compression_ratio(loaded) > 2
     hidden = loaded.get_layer("hidden")
-    codes = np.asarray(hidden.weights[[w.name for w in hidden.weights].index("codes")])
-    assert np.mean(codes == hidden.form.num_codes - 1) == pytest.approx(0.5)
+    assert hidden.form.num_kept / hidden.form.num_blocks == pytest.approx(0.5)
+    assert mk.compression_report(loaded)[0].bytes_after == hidden.form.nbytes()
 
 
 def test_ratio_hook_reaches_the_target():

@@ -2,8 +2,8 @@
 
 Trains a baseline MLP on real handwritten digits (scikit-learn's `load_digits`: 1,797 8×8
 images, shipped with scikit-learn, no download; `--data` takes an MNIST `.npz` instead), then
-the same model with its hidden Dense layers compressed during training by each compression
-option at a few ratios. Each run ends with alpha at 0, so the model computes only with the
+the same model with its hidden Dense layers (and, in the rows that say so, the logits layer
+too) compressed during training by each compression option at a few ratios. Each run ends with alpha at 0, so the model computes only with the
 compressed form; it is then stripped to that form (`tf_matcomp.keras.strip_compression`) and
 the stripped model is what gets evaluated and measured. Prints a table (test accuracy,
 parameters, bytes, compression ratio, time per epoch, time per compression update) and writes
@@ -20,7 +20,7 @@ import os
 import sys
 import time
 import warnings
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -33,6 +33,7 @@ from tf_matcomp.compressors import registry  # noqa: E402
 HIDDEN_UNITS = 256
 BATCH_SIZE = 32
 LAYERS_TO_COMPRESS = ("hidden_1", "hidden_2")
+LAYER_GROUPS = {LAYERS_TO_COMPRESS: "hidden", LAYERS_TO_COMPRESS + ("logits",): "hidden+logits"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,17 +53,31 @@ class Dataset:
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
-    """One compressed configuration: a method and the hparams that set its ratio."""
+    """One compressed configuration: a method and the hparams that set its ratio.
+
+    `layer_hparams` (layer name → that layer's own method hparams, added to `spec`) names the
+    layers to compress; without it the hidden layers are compressed with `spec` alone."""
 
     method: str
     label: str
-    spec: str
+    spec: Optional[str]
+    layer_hparams: Optional[Mapping[str, str]] = None
+
+    @property
+    def layers(self) -> Tuple[str, ...]:
+        return tuple(self.layer_hparams) if self.layer_hparams else LAYERS_TO_COMPRESS
+
+    @property
+    def compresses(self) -> str:
+        """Which layers the run compresses, for the table ("-" for the baseline)."""
+        return "-" if self.spec is None else LAYER_GROUPS.get(self.layers, ",".join(self.layers))
 
 
 @dataclasses.dataclass
 class RunResult:
     method: str
     label: str
+    compresses: str
     accuracy: float
     params: int
     bytes: int
@@ -152,7 +167,9 @@ def settings(quick: bool, steps_per_epoch: int, epochs: int) -> List[Setting]:
         f"sparsity_function_begin_step={steps_per_epoch},"
         f"sparsity_function_end_step={steps_per_epoch + (firings - 1) * frequency}"
     )
-    grid = {  # registry method name -> [(label, extra hparams)]
+    # registry method name -> [(label, extra hparams for the hidden layers, or a dict of each
+    # layer's own extra hparams: the layers it names are compressed)]
+    grid: Dict[str, List[Tuple[str, Union[str, Dict[str, str]]]]] = {
         "lowrank": [("rank=400", "rank=400"), ("rank=800", "rank=800"), ("rank=1600", "rank=1600")],
         "simhash": [("rank=200", "rank=200"), ("rank=400", "rank=400"), ("rank=800", "rank=800")],
         "dictionary": [("rank=400", "rank=400"), ("rank=800", "rank=800")],
@@ -165,6 +182,18 @@ def settings(quick: bool, steps_per_epoch: int, epochs: int) -> List[Setting]:
             ("16 levels 50%", f"rank=16,block_size=1,target_sparsity=0.5,{pruning}"),
             ("16 x 4 50%", f"rank=16,block_size=4,block_width=4,target_sparsity=0.5,{pruning}"),
             ("8 x 32 50%", f"rank=8,block_size=32,block_width=32,target_sparsity=0.5,{pruning}"),
+            # Packed storage: a mask bit per 1x4 pruning block, 5-bit codes of the kept weights;
+            # the logits layer (12 KB dense) compressed too, at a milder 50%.
+            (
+                "32|16 80|50%",
+                {
+                    **dict.fromkeys(
+                        LAYERS_TO_COMPRESS,
+                        f"rank=32,block_size=1,block_width=4,target_sparsity=0.8,{pruning}",
+                    ),
+                    "logits": f"rank=16,block_size=1,block_width=2,target_sparsity=0.5,{pruning}",
+                },
+            ),
         ],
         "inout": [
             ("in 32/4", "input_block_size=32,input_compression_factor=4"),
@@ -180,11 +209,11 @@ def settings(quick: bool, steps_per_epoch: int, epochs: int) -> List[Setting]:
     for name, levels in grid.items():
         method = registry.method_named(name)
         for label, extra in levels[1:2] if quick else levels:
-            chosen.append(
-                Setting(
-                    method.label, label, f"compression_option={method.option},{extra},{schedule}"
-                )
-            )
+            spec = f"compression_option={method.option},{schedule}"
+            if isinstance(extra, dict):
+                chosen.append(Setting(method.label, label, spec, extra))
+            else:
+                chosen.append(Setting(method.label, label, f"{spec},{extra}"))
     return chosen
 
 
@@ -217,8 +246,12 @@ def train_and_measure(
     model = build_mlp(data.x_train.shape[1], data.num_classes, seed)
     callbacks: List[tf.keras.callbacks.Callback] = []
     compression = None
-    if spec is not None:
+    if setting.layer_hparams:
+        layer_specs = {name: f"{spec},{extra}" for name, extra in setting.layer_hparams.items()}
+        model = matcomp_keras.compress_model(model, layer_specs=layer_specs)
+    elif spec is not None:
         model = matcomp_keras.compress_model(model, spec, layers=LAYERS_TO_COMPRESS)
+    if spec is not None:
         compression = matcomp_keras.CompressionCallback()
         callbacks.append(compression)
     timer = _EpochTimer()
@@ -251,6 +284,7 @@ def train_and_measure(
     return RunResult(
         method=method,
         label=label,
+        compresses=setting.compresses,
         accuracy=float(accuracy),
         params=size.params,
         bytes=size.bytes,
@@ -263,14 +297,15 @@ def train_and_measure(
 def format_table(results: Sequence[RunResult]) -> str:
     """A fixed-width text table, one row per run."""
     header = (
-        f"{'method':<15} {'setting':<14} {'accuracy':>8} {'params':>8} {'bytes':>9} "
+        f"{'method':<15} {'setting':<14} {'compresses':<13} {'accuracy':>8} {'params':>8} "
+        f"{'bytes':>9} "
         f"{'ratio':>6} {'s/epoch':>8} {'ms/update':>10}"
     )
     lines = [header, "-" * len(header)]
     for r in results:
         update = "-" if r.update_seconds is None else f"{r.update_seconds * 1e3:10.1f}"
         lines.append(
-            f"{r.method:<15} {r.label:<14} {r.accuracy:8.4f} {r.params:8d} "
+            f"{r.method:<15} {r.label:<14} {r.compresses:<13} {r.accuracy:8.4f} {r.params:8d} "
             f"{r.bytes:9d} {r.ratio:6.2f} {r.epoch_seconds:8.3f} {update:>10}"
         )
     return "\n".join(lines)
@@ -374,7 +409,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for i, setting in enumerate(runs, 1):
         print(
             f"\n[{i}/{len(runs)}] {setting.method} {setting.label}"
-            + (f"   spec: {setting.spec}" if setting.spec else ""),
+            + (f"   spec: {setting.spec}" if setting.spec else "")
+            + "".join(
+                f"\n  {name}: {extra}" for name, extra in (setting.layer_hparams or {}).items()
+            ),
             flush=True,
         )
         results.append(train_and_measure(data, setting, epochs, args.seed, verbose))
@@ -386,7 +424,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     plot_line = "skipped (matplotlib is not installed)" if no_plot else plot_path
     print(
         f"\nbytes: parameters stored by the stripped model (float32 weights, packed codes); "
-        f"ratio: compression_ratio (dense bytes / deployed bytes, as in the progress bar).\nplot: {plot_line}\n"
+        f"ratio: compression_ratio (dense bytes / deployed bytes, as in the progress bar); "
+        f"compresses: the layers compressed (hidden: {', '.join(LAYERS_TO_COMPRESS)}).\n"
+        f"plot: {plot_line}\n"
         f"total {time.perf_counter() - start:.1f} s"
     )
     return 0

@@ -9,7 +9,7 @@ and `model.export()` and the TFLite converter take them).
 A form's arrays are given as a sequence in the order of `variables()`.
 """
 
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -94,6 +94,15 @@ class CompressedForm:
         """(B [m, k], C [k, n]) with Â = B·C when the form is such a product of dense
         factors (a stock Keras pair of layers can then hold it), else None."""
         return None
+
+    def deployed_form(
+        self, arrays: Dict[str, np.ndarray]
+    ) -> Tuple["CompressedForm", Dict[str, np.ndarray]]:
+        """(form, {stored name: array}) a deployed layer stores for these values of this
+        form's arrays (NumPy, by `variables()` name): this form and the same arrays, unless
+        the method stores its trained arrays otherwise (pruning + k-means: bit-packed codes
+        whose bytes follow the mask). Sizes, strip and export all go through it."""
+        return self, arrays
 
     # --- sizes -------------------------------------------------------------------------------
     def nbytes(self) -> int:

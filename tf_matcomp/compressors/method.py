@@ -35,6 +35,9 @@ class Method:
         `c_matrix_tfvar`, ...; see `factor_index`).
       op_hparams: op-spec hparams of this method its compressor spec takes over besides
         `SHARED_HPARAMS` (e.g. block-diagonal's `block_compression_factor`).
+      deployed_form_classes: other `CompressedForm` subclasses its form's `deployed_form`
+        returns (pruning + k-means: the packed form), so that stripped configs of their
+        `kind` load too.
     """
 
     name: str
@@ -47,6 +50,7 @@ class Method:
         default_factory=lambda: dict(DEFAULT_FACTOR_ATTRIBUTES)
     )
     op_hparams: Tuple[str, ...] = ()
+    deployed_form_classes: Tuple[type, ...] = ()
 
     @property
     def option(self) -> int:

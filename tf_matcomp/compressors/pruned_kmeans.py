@@ -7,9 +7,12 @@ K = `rank` codes (2 <= K; uint8 codes up to 256):
     code K − 1 is the zero block: pruned (its row is not stored)
     Â[i, j·b:(j+1)·b] = codebook[codes[i, j]], or 0 where codes[i, j] = K − 1
 
-so the mask is implied by the zero code and is never stored: the compressed form is
-(K − 1)·b floats plus m·n/b codes, whatever the sparsity. While training, the layer computes
-with
+so the mask is implied by the zero code. That is the training form (`PrunedKMeansForm`: one
+code per block, so a mask update is an assignment; the CompressionOp's `compressed_bits` count
+it). What is deployed — strip_compression, sizes, `compression_ratio`, export — is its packed
+form of the current codes (`pruned_kmeans_packed`: a mask bit per pruning block and the kept
+blocks' codes at ceil(log2(K − 1)) bits, or all codes at ceil(log2 K) bits, whichever is
+smaller), so the bytes follow the sparsity. While training, the layer computes with
 
     W = alpha · (A ⊙ M) + (1 − alpha) · Â,    M = (codes ≠ K − 1)
 
@@ -53,14 +56,14 @@ from tf_matcomp import _core_loader, constants, ops
 from tf_matcomp.compressors import base, kmeans
 from tf_matcomp.compressors import magnitude_pruning as pruning
 from tf_matcomp.compressors.method import Method
+from tf_matcomp.compressors.pruned_kmeans_packed import (
+    PackedPrunedKMeansForm,
+    coarsest_mask_group,
+    pruned_code,
+)
 from tf_matcomp.hparams import HParams
 
 MIN_CODES = 2  # the zero code and one centroid
-
-
-def pruned_code(num_codes: int) -> int:
-    """The code of the zero (pruned) block: the last one."""
-    return num_codes - 1
 
 
 class PrunedKMeansForm(kmeans.KMeansForm):
@@ -106,6 +109,21 @@ class PrunedKMeansForm(kmeans.KMeansForm):
     def dense_part(self, a, arrays):
         """A ⊙ M, M implied by the codes (so the blend is alpha·(A ⊙ M) + (1 − alpha)·Â)."""
         return a * self.keep_mask(arrays[1], a.dtype)
+
+    def deployed_form(self, arrays):
+        """The packed form (`pruned_kmeans_packed`) of these codes: sized by their mask."""
+        codebook, codes = (np.asarray(arrays[name]) for name, _, _ in self.variables())
+        kept = codes != pruned_code(self.num_codes)
+        packed = PackedPrunedKMeansForm(
+            self.rows,
+            self.cols,
+            self.num_codes,
+            self.block_size,
+            int(np.count_nonzero(kept)),
+            coarsest_mask_group(kept),
+            self.dtype,
+        )
+        return packed, {"codebook": codebook, **packed.pack(codes)}
 
 
 def _fill_order(keep: np.ndarray) -> Tuple[np.ndarray, int]:
@@ -328,4 +346,5 @@ METHOD = Method(
     form_class=PrunedKMeansForm,
     compressor_overrides={"is_c_matrix_trainable": False},  # integer codes
     op_hparams=pruning.PRUNING_HPARAMS,
+    deployed_form_classes=(PackedPrunedKMeansForm,),
 )

@@ -20,7 +20,9 @@ module provides:
     shapes, dtypes, in factor order), `matrix(arrays)` (Â, computed once, here), `label()`,
     `get_config()` if it has parameters, and the factored `matmul` / `transposed_matmul` /
     `gather_rows` / `conv` / `blend` where they beat going through Â, and `low_rank_factors`
-    if Â is a product of two dense factors (strip then uses stock Keras layers);
+    if Â is a product of two dense factors (strip then uses stock Keras layers), and
+    `deployed_form` if what a deployed layer stores depends on the arrays' values (its forms
+    then go in the Method's `deployed_form_classes`);
   * `METHOD = Method(...)`: its name, label, option numbers, compressor overrides and, if
     its factors are not (B, C), which factor each CompressionOp attribute names.
 """
@@ -53,7 +55,11 @@ _METHODS: Tuple[Method, ...] = (
 
 METHODS: Dict[str, Method] = {method.name: method for method in _METHODS}
 _BY_OPTION: Dict[int, Method] = {option: method for method in _METHODS for option in method.options}
-_BY_FORM_KIND: Dict[str, Method] = {method.form_class.kind: method for method in _METHODS}
+_FORM_CLASSES: Dict[str, type] = {
+    form_class.kind: form_class
+    for method in _METHODS
+    for form_class in (method.form_class,) + method.deployed_form_classes
+}
 
 SUPPORTED_COMPRESSION_OPTIONS: Tuple[int, ...] = tuple(sorted(_BY_OPTION))
 
@@ -99,6 +105,6 @@ def form_from_config(config: dict, implementation: str = "auto") -> CompressedFo
     """Rebuilds a CompressedForm from its `get_config()` dict."""
     config = dict(config)
     kind = config.pop("kind", None)
-    if kind not in _BY_FORM_KIND:
-        raise ValueError(f"form: unknown kind {kind!r}; known: {sorted(_BY_FORM_KIND)}")
-    return _BY_FORM_KIND[kind].form_class(**config, implementation=implementation)
+    if kind not in _FORM_CLASSES:
+        raise ValueError(f"form: unknown kind {kind!r}; known: {sorted(_FORM_CLASSES)}")
+    return _FORM_CLASSES[kind](**config, implementation=implementation)

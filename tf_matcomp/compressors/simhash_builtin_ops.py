@@ -11,6 +11,7 @@ and the scales (R is regenerated at run time, never stored).
 import tensorflow as tf
 
 from tf_matcomp import constants
+from tf_matcomp.compressors import bit_packing
 from tf_matcomp.ops.composites import counter_rng
 
 _MASK32 = (1 << 32) - 1
@@ -108,8 +109,5 @@ def hadamard_projection(
 
 def unpack_signs(signs: tf.Tensor, num_columns: int, dtype: tf.DType) -> tf.Tensor:
     """uint8 [k, ceil(n/8)] → ±1 [k, n] (column j is bit j % 8 of byte j // 8)."""
-    shifted = tf.cast(signs, tf.uint32)[:, :, None] * tf.constant(
-        [1 << (31 - bit) for bit in range(8)], tf.uint32
-    )
-    bits = tf.reshape(_shr(shifted, 31), [tf.shape(signs)[0], -1])[:, :num_columns]
+    bits = bit_packing.unpack_bits(signs)[:, :num_columns]
     return tf.cast(bits, dtype) * 2 - 1

@@ -101,10 +101,16 @@ class KernelCompression(tf.Module):
         return self.op.uncompressed_bits // 8
 
     def compressed_bytes(self) -> int:
-        return -(-self.op.compressed_bits // 8)
+        """Bytes of the deployed form of the current factors (option 8: they follow the mask)."""
+        return self.deployed_form()[0].nbytes()
 
     def compressed_form(self):
         """(CompressedForm, {stored array name: NumPy value}) of the current factors."""
         form = self.op.form
         names = [name for name, _, _ in form.variables()]
         return form, {name: np.asarray(v) for name, v in zip(names, self.op.factor_variables)}
+
+    def deployed_form(self):
+        """(CompressedForm, {stored array name: NumPy value}) strip_compression stores for the
+        current factors (`CompressedForm.deployed_form`)."""
+        return self.op.form.deployed_form(self.compressed_form()[1])

@@ -13,7 +13,8 @@ asks (the other batches cost one read of the step and a Python check of the sche
 
 It reports `alpha` (mean over compressed layers) and `compression_ratio` (`report.
 compression_ratio`: the model's dense bytes over its deployable bytes, the figure the demo
-table and `tf-matcomp` print) as a metric of the model during `fit`, so the progress bar,
+table and `tf-matcomp` print; measured again after each update that fired, since option 8's
+deployed bytes follow its mask) as a metric of the model during `fit`, so the progress bar,
 History and a TensorBoard callback show them whatever the callback order; it also writes them
 into `logs` after each batch and epoch.
 """
@@ -37,7 +38,9 @@ class _CompressionMetrics(keras.metrics.Metric):
     def __init__(self, layers, ratio: float):
         super().__init__(name="compression")
         object.__setattr__(self, "_compressed", tuple(layers))
-        self._ratio = float(ratio)
+        # A variable: option 8's deployed bytes follow its mask, so the ratio moves in fit.
+        self.ratio = self.add_variable(shape=(), initializer="zeros", name="ratio")
+        self.ratio.assign(ratio)
 
     def update_state(self, *args, **kwargs):
         """Nothing to accumulate: the values are read from the layers."""
@@ -49,7 +52,7 @@ class _CompressionMetrics(keras.metrics.Metric):
         alphas = [tf.cast(layer.alpha, tf.float32) for layer in self._compressed]
         return {
             "alpha": tf.reduce_mean(tf.stack(alphas)),
-            "compression_ratio": tf.constant(self._ratio, tf.float32),
+            "compression_ratio": tf.convert_to_tensor(self.ratio),
         }
 
 
@@ -139,6 +142,8 @@ class CompressionCallback(keras.callbacks.Callback):
         self._read_state()
         if before != self._last_steps:
             self.update_seconds.append(time.perf_counter() - start)
+            self._ratio = report.compression_ratio(self.model)
+            self._metrics.ratio.assign(self._ratio)
 
     def _write_logs(self, logs):
         if logs is not None and self._layers:

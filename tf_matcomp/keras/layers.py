@@ -48,12 +48,14 @@ def _runtime_zero(inputs) -> tf.Tensor:
 
 
 def _unfolded(array, zero):
-    """An integer array the TFLite converter cannot constant-fold (its rows gathered at
-    indices offset by a run-time zero): uint8 codes stay codes instead of being folded into
-    a dense float kernel."""
+    """An integer array the TFLite converter cannot constant-fold (its rows gathered at a
+    RANGE offset by a run-time zero, so no index constant as long as the array is stored):
+    uint8 codes stay codes instead of being folded into a dense float kernel."""
     if tf.as_dtype(array.dtype).is_floating:
         return tf.convert_to_tensor(array)
-    return tf.gather(array, tf.range(tf.shape(array)[0]) + zero)
+    rows = tf.gather(array, tf.range(zero, tf.shape(array)[0] + zero))
+    rows.set_shape(array.shape)  # the run-time RANGE hides the length from shape inference
+    return rows
 
 
 class _CompressedKernelLayer(keras.layers.Layer):

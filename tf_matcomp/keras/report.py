@@ -68,7 +68,7 @@ def _row(name: str, kind: str, form, alpha=None, error=None) -> LayerReport:
 
 
 def _training_row(layer) -> LayerReport:
-    form, arrays = layer.compression.compressed_form()
+    form, arrays = layer.compression.deployed_form()  # sized as strip_compression stores it
     error = None
     if layer.compression.last_update_step() >= 0:
         a = np.asarray(layer.kernel).reshape(form.rows, form.cols)
@@ -136,8 +136,9 @@ def compression_report(model: keras.Model, include_dense: bool = False) -> List[
 def compression_ratio(model: keras.Model) -> float:
     """The model's dense bytes over its deployable bytes: every weight the model stores, with
     each compressed layer's kernel counted dense (numerator) or at its compressed size
-    (denominator, what `strip_compression` keeps); compression state (A, alpha, counters) and
-    optimizer state are left out. 1.0 for a model with nothing compressed."""
+    (denominator, what `strip_compression` keeps: each form's `deployed_form` of the current
+    factors, so option 8's figure follows its current mask); compression state (A, alpha,
+    counters) and optimizer state are left out. 1.0 for a model with nothing compressed."""
     total = model_size(model).bytes
     dense = deployed = total
     for layer in compress_model_lib.compressed_layers(model):

@@ -74,7 +74,7 @@ def _stripped(layer, form, arrays):
 
 def _deployed_form(layer) -> keras.layers.Layer:
     """The smallest deployable layer computing what compressed `layer` computes at alpha 0."""
-    form, arrays = layer.compression.compressed_form()
+    form, arrays = layer.compression.deployed_form()
     if form.nbytes() >= form.dense_nbytes():
         return _dense_stock(layer, form, arrays)
     factors = form.low_rank_factors(list(arrays.values()))
