@@ -10,7 +10,7 @@ cd "$REPO_ROOT"
 rm -rf dist/raw
 unset TF_MATCOMP_MARCH  # the portable build
 "$VENV_PYTHON" -m pip wheel -v --no-build-isolation --no-deps -w dist/raw . 2>&1 |
-  grep --line-buffered -E '^\[tf_matcomp build\]|^(ERROR|error)|Successfully built'
+  grep --line-buffered -E '\[tf_matcomp build\]|^ *(ERROR|error)|Successfully built'
 wheel="$(ls dist/raw/tf_matcomp-*.whl)"
 "$(dirname "$VENV_PYTHON")/auditwheel" repair -w dist \
   --exclude 'libtensorflow_framework.so.2' --exclude 'libtensorflow_cc.so.2' "$wheel"

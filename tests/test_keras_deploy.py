@@ -154,15 +154,15 @@ def test_stripped_simhash_kind_converts_with_builtins_smaller_and_equal(name, tm
     stripped = mk.strip_compression(compressed)
     assert type(stripped.layers[-1]).__name__ == f"Stripped{name}"
     ratio = mk.compression_ratio(stripped)
-    dense_size = len(_tflite(dense, str(tmp_path / "dense")))
-    flatbuffer = _tflite(stripped, str(tmp_path / "stripped"))
+    dense_size = len(contract.exported_tflite(dense, str(tmp_path / "dense")))
+    flatbuffer = contract.exported_tflite(stripped, str(tmp_path / "stripped"))
     if name not in SIZE_NOT_CHECKED:
         assert dense_size / len(flatbuffer) >= ratio / 2, (dense_size, len(flatbuffer), ratio)
     if kind == "ids":
         x = rng.integers(0, 512, (2,) + shape).astype(np.int32)
     else:
         x = rng.standard_normal((2,) + shape).astype(np.float32)
-    got, ops = _run_tflite(flatbuffer, x)
+    got, ops = contract.run_tflite(flatbuffer, x)
     assert not any("FLEX" in op or "CUSTOM" in op for op in ops), ops
     expected = stripped(x).numpy()
     scale = np.abs(expected).max()

@@ -7,6 +7,8 @@ tf.distribute see every piece of state. The schedule, the compressors and the bl
 op's; this module only parses specs, builds the op, and names its factors as its form does.
 """
 
+from typing import Optional, Tuple
+
 import numpy as np
 import tensorflow as tf
 
@@ -79,6 +81,25 @@ class KernelCompression(tf.Module):
         (option 8's mask updates); −1 before any."""
         steps = [self.op.last_alpha_update_step, self.op.last_recompression_step]
         return max(int(np.asarray(step)) for step in steps if step is not None)
+
+    def firing_state(self) -> Tuple[int, Optional[int]]:
+        """(alpha's last firing step, the last recompression step or None when the method has
+        no schedule of its own): what `due` decides from."""
+        recompression = self.op.last_recompression_step
+        return (
+            int(np.asarray(self.op.last_alpha_update_step)),
+            None if recompression is None else int(np.asarray(recompression)),
+        )
+
+    def due(self, step: int, firing_state: Tuple[int, Optional[int]]) -> bool:
+        """Whether an update fires at `step` after `firing_state()`: alpha's schedule, or the
+        method's own recompression schedule (option 8's mask updates), each from its own last
+        step, as the update engines decide (compression_op/updates.py)."""
+        alpha_last, recompression_last = firing_state
+        if self.op.schedule.should_fire(step, alpha_last):
+            return True
+        rule = self.op.matrix_compressor.recompression_schedule()
+        return recompression_last is not None and rule.should_fire(step, recompression_last)
 
     def update(self, step) -> tf.Tensor:
         """The op's TF-op update at `step` (acts for update options 0 and 2)."""

@@ -20,7 +20,7 @@ into `logs` after each batch and epoch.
 """
 
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -70,7 +70,8 @@ class CompressionCallback(keras.callbacks.Callback):
         self._tf_update = None
         self._metrics: Optional[_CompressionMetrics] = None
         self._ratio = 0.0
-        self._last_steps: List[int] = []  # per layer, as of the latest read (`_read_state`)
+        # Per layer, its firing state as of the latest read (`_read_state`).
+        self._last_steps: List[Tuple[int, Optional[int]]] = []
         self._alphas: List[float] = []
 
     @staticmethod
@@ -113,7 +114,7 @@ class CompressionCallback(keras.callbacks.Callback):
 
     def _read_state(self) -> None:
         """Reads each layer's last firing step and alpha into Python (see `_due`)."""
-        self._last_steps = [layer.compression.last_update_step() for layer in self._layers]
+        self._last_steps = [layer.compression.firing_state() for layer in self._layers]
         self._alphas = [float(layer.alpha) for layer in self._layers]
 
     def _due(self, step: int) -> bool:
@@ -121,7 +122,7 @@ class CompressionCallback(keras.callbacks.Callback):
         the epoch's start or after the latest update: the state changes only by updates, so
         the steps between firings cost no variable read and no update call."""
         return any(
-            self._option(layer) != 3 and layer.compression.op.schedule.should_fire(step, last)
+            self._option(layer) != 3 and layer.compression.due(step, last)
             for layer, last in zip(self._layers, self._last_steps)
         )
 
