@@ -22,8 +22,10 @@ git ls-files -z --cached --others --exclude-standard | xargs -0 cp -p --parents 
 cd "$STAGE"
 echo "== sanitizer build in $STAGE"
 TF_MATCOMP_MARCH=native TF_MATCOMP_EXTRA_FLAGS="$SANITIZE_FLAGS" "$VENV_PYTHON" setup.py -q build_ext --inplace
-ASAN_LIB="$(${CXX:-g++} -print-file-name=libasan.so)"
-echo "== tests against the sanitized build (libasan: $ASAN_LIB)"
+# libstdc++ too: Python itself does not link it, and ASan's __cxa_throw interceptor must find
+# the real one when it starts ("CHECK failed: ... real___cxa_throw").
+ASAN_LIB="$(${CXX:-g++} -print-file-name=libasan.so):$(${CXX:-g++} -print-file-name=libstdc++.so)"
+echo "== tests against the sanitized build (preloaded: $ASAN_LIB)"
 if [ "$#" -eq 0 ]; then set -- "${SANITIZED_TESTS[@]}"; fi
 LD_PRELOAD="$ASAN_LIB" \
   ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allocator_may_return_null=1" \
