@@ -69,3 +69,11 @@ def mode(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+# Tests that limit the address space (RLIMIT_AS) or measure peak memory cannot run under
+# scripts/sanitize.sh: AddressSanitizer's shadow memory needs the address space they limit.
+needs_plain_memory = pytest.mark.skipif(
+    "libasan" in os.environ.get("LD_PRELOAD", ""),
+    reason="under AddressSanitizer, whose shadow memory takes the address space this limits",
+)

@@ -23,6 +23,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import needs_plain_memory
 
 CASES_PER_OP = int(os.environ.get("TF_MATCOMP_FUZZ_CASES", 30))
 FUZZ_SEED = int(os.environ.get("TF_MATCOMP_FUZZ_SEED", 2026))
@@ -641,10 +642,7 @@ def _fuzz_allocation():
     return len(calls), problems
 
 
-@pytest.mark.skipif(
-    "libasan" in os.environ.get("LD_PRELOAD", ""),
-    reason="AddressSanitizer's own shadow memory cannot live under an address-space limit",
-)
+@needs_plain_memory
 def test_allocation_failure_is_an_error_and_the_process_carries_on():
     test_fuzzed_calls_give_oracle_results_or_clear_errors("allocation")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_in_mode, run_python_script
+from conftest import needs_plain_memory, run_in_mode, run_python_script
 from tf_matcomp import ops
 
 
@@ -392,6 +392,7 @@ except tf.errors.ResourceExhaustedError as error:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs RLIMIT_AS and /proc")
+@needs_plain_memory
 def test_scratch_exhaustion_is_a_resource_exhausted_error():
     """The core's input-sized scratch failing to allocate is the op's ResourceExhaustedError,
     naming the op and the size, never a crash."""

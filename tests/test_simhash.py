@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_in_mode
+from conftest import needs_plain_memory, run_in_mode
 from simhash_oracle import GOLDEN, mix64, oracle_scales, unpack
 
 from tf_matcomp import ops
@@ -391,6 +391,7 @@ _MEMORY_LIMITED = textwrap.dedent("""
 """)
 
 
+@needs_plain_memory
 def test_many_bits_few_columns_needs_no_tile_wide_buffers():
     # Regression: per-tile buffers were sized k · 64 even for one column, so num_bits = 2**26 on a
     # [1, 1] matrix (R and signs 64 MiB) needed 16 GiB and crashed the process (SIGSEGV).
