@@ -1,6 +1,6 @@
 """Kill-and-resume of compressed Keras training: SIGKILL mid-schedule, restart, restore, continue.
 
-One model holds a CompressedDense for every method (compression_option 1–4, 8, 9) × update option
+One model holds a CompressedDense for every method (compression_option 1–4, 8, 9, 10, 12) × update option
 (0 TF ops, 1 Python, 2 both), so each process covers the whole matrix. A training process saves
 at every epoch end with all five mechanisms at once — tf.train.Checkpoint, CheckpointManager,
 keras BackupAndRestore, ModelCheckpoint(save_weights_only=True) and ModelCheckpoint (full
@@ -27,7 +27,7 @@ from tf_matcomp import keras as mk
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 300
 MECHANISMS = ("checkpoint", "manager", "backup_and_restore", "weights_h5", "keras_file")
-LAYERS = 6 * 3  # the script's METHODS × UPDATE_OPTIONS
+LAYERS = 8 * 3  # the script's METHODS × UPDATE_OPTIONS
 
 _SCRIPT = r"""
 import json, os, sys, time
@@ -35,13 +35,15 @@ import numpy as np
 import tensorflow as tf
 from tf_matcomp import keras as mk
 
-METHODS, UPDATE_OPTIONS = (1, 2, 3, 4, 8, 9), (0, 1, 2)
+METHODS, UPDATE_OPTIONS = (1, 2, 3, 4, 8, 9, 10, 12), (0, 1, 2)
 # What makes each option compress an 8x4 kernel (rank: a factor x100, or 8 k-means centroids).
 METHOD_HPARAMS = {
     4: "rank=8",
     8: "rank=8",  # codes, the zero code included
     9: "input_block_size=4,input_compression_factor=2,compress_output=True,"
     "output_block_size=4,output_compression_factor=2",
+    10: "block_compression_factor=2",
+    12: "compression_factor=2,num_bases=2",
 }
 STEPS_PER_EPOCH, EPOCHS, BATCH = 4, 3, 4
 RESUME_STEP = 2 * STEPS_PER_EPOCH  # the last save is after epoch 1 (steps 0..7)
