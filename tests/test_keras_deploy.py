@@ -17,6 +17,7 @@ import tensorflow as tf
 from tf_matcomp import keras as mk
 
 import method_contract as contract
+import simhash_oracle
 
 ONE_SHOT = mk.ONE_SHOT_SCHEDULE
 RAMP = "begin_compression_step=0,compression_frequency=1,alpha_decrement_value=0.5"
@@ -81,8 +82,8 @@ def test_low_rank_strips_to_stock_layers_that_load_without_tf_matcomp(tmp_path, 
     np.testing.assert_allclose(np.load(y_path), expected, rtol=1e-5, atol=1e-5)
 
 
-# method -> (layer width, spec). simhash's stripped layers regenerate R at run time with about a
-# hundred builtin ops (~40 KB of graph per layer in the .tflite), so its layers must be large
+# method -> (layer width, spec). simhash's stripped layers regenerate R at run time with about two
+# hundred builtin ops (~33 KB of graph per layer in the .tflite), so its layers must be large
 # for that fixed cost to stay small next to a ~60x smaller kernel.
 TFLITE_CASES = {
     "lowrank": (96, "compression_option=1,rank=800"),
@@ -111,10 +112,10 @@ def test_tflite_builtins_smaller_by_half_the_ratio_and_equal(method, tmp_path, r
 
 
 # Every stripped simhash kind: kind -> (stock layer factory, input shape, input kind, rank). Each
-# stripped simhash layer regenerates R at run time from builtin ops (about 40-50 KB of graph per
+# stripped simhash layer regenerates R at run time from builtin ops (about 33-36 KB of graph per
 # layer, whatever its size), so these kernels are ~1 MB: the fixed cost stays below dense/ratio.
 # DepthwiseConv2D's matrix [kh·kw, cin·mult] has 9 rows: its ratio stays below ~6 (a scale
-# per column) and only cin·mult ≳ 7000 would carry the fixed cost, too large for a test, so
+# per column) and only cin·mult ≳ 5000 would carry the fixed cost, too large for a test, so
 # it is held to builtin ops and equal outputs only.
 SIZE_NOT_CHECKED = {"DepthwiseConv2D"}
 SIMHASH_TFLITE_KINDS = {
@@ -291,6 +292,40 @@ def test_mobilenet_v2_compresses_trains_and_strips(rng):
         atol=1e-4,
     )
     assert mk.compression_ratio(stripped) > 1.2
+
+
+def _oracle_hash(rows, cols, seed):
+    """mix(key + (rows[i]·2³² + cols[j])·G) as uint64 [len(rows), len(cols)], in NumPy."""
+    with np.errstate(over="ignore"):
+        key = simhash_oracle.mix64(np.array([seed], np.uint64) + simhash_oracle.GOLDEN)
+        counters = (rows.astype(np.uint64)[:, None] << np.uint64(32)) | cols.astype(np.uint64)
+        return simhash_oracle.mix64(key + counters * simhash_oracle.GOLDEN)
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**40 + 3])
+def test_simhash_builtin_ops_match_the_definition_at_any_index(seed, rng):
+    """Both projections' TFLite forms on random indices up to 2³¹ − 1 (every carry of the
+    uint32 word arithmetic exercised) against NumPy's uint64 definition."""
+    from tf_matcomp import constants
+    from tf_matcomp.compressors import simhash_builtin_ops
+
+    top = 2**31 - 1
+    rows = np.concatenate([[0, top], rng.integers(0, top, 30)]).astype(np.int32)
+    cols = np.concatenate([[0, top], rng.integers(0, top, 21)]).astype(np.int32)
+    h = _oracle_hash(rows, cols, seed)
+    byte_sum = sum((h >> np.uint64(8 * i)) & np.uint64(0xFF) for i in range(8)).astype(np.int64)
+    integers = (byte_sum - constants.BYTE_SUM_OFFSET).astype(np.float32)
+    got = simhash_builtin_ops.projection(tf.constant(rows), tf.constant(cols), seed, tf.float32)
+    np.testing.assert_array_equal(got, integers * np.float32(constants.PROJECTION_SCALE))
+
+    num_rows = 1000  # L = 1024
+    block, within = cols // 1024, cols % 1024
+    negative = (_oracle_hash(rows, block, seed) >> np.uint64(63)).astype(np.int64)
+    parity = np.vectorize(lambda x: bin(int(x)).count("1") % 2)(rows[:, None] & within[None, :])
+    got = simhash_builtin_ops.hadamard_projection(
+        tf.constant(rows), tf.constant(cols), seed, tf.float32, num_rows
+    )
+    np.testing.assert_array_equal(got, 1 - 2 * (negative ^ parity))
 
 
 def test_simhash_builtin_ops_are_bit_identical_to_the_generator(rng):
