@@ -65,14 +65,21 @@ def _measure(package_parent, level, size, repeats):
     env.pop("TF_MATCOMP_OPS_LIBRARY", None)
     if level:
         env["TF_MATCOMP_ISA"] = level
+    # `python -c` puts its working directory first on sys.path: run it in the package parent,
+    # or a tf_matcomp in the caller's directory would shadow the one measured.
     result = subprocess.run(
         [sys.executable, "-c", _WORKER, str(size), str(repeats)],
         capture_output=True,
         text=True,
         env=env,
+        cwd=package_parent,
         check=True,
     )
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    expected = os.path.join(os.path.abspath(package_parent), "tf_matcomp", "")
+    if not report["library"].startswith(expected):
+        sys.exit(f"measured {report['library']}, not a library in {expected}")
+    return report
 
 
 def main() -> None:
