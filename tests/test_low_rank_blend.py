@@ -18,6 +18,10 @@ SHAPES = [  # (m, n, k)
     (257, 129, 64),
     (300, 1100, 64),  # several row bands and column tiles of the small-k path, partial ones too
     (130, 520, 65),  # the smallest inner dimension of the threaded path
+    # Ws of >= 16 MiB in float32 are written with non-temporal stores: rows of an odd length
+    # (misaligned, so stored plainly) and of an aligned one, partial row tiles and panels.
+    (2048, 2051, 7),
+    (2051, 2064, 64),
 ]
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-12}
 
