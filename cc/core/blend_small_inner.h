@@ -122,9 +122,11 @@ inline void Store(T* p, const SmallInnerVector<T>& v) {
 // b [kRows, k] row stride k; the panel [k, SmallInnerPanel] contiguous.
 template <typename T, int kRows, bool kStream>
 inline void Tile(const T* a, const T* b, const T* panel, T* w, int64_t stride, int64_t k, T alpha,
-                 T beta) {
+                 T beta, bool prefetch) {
   constexpr int64_t kLanes = SmallInnerLanes<T>();
-  for (int r = 0; r < kRows; ++r) __builtin_prefetch(a + r * stride + kSmallInnerPrefetch, 0, 0);
+  if (prefetch) {  // the caller checked that a + kSmallInnerPrefetch is still in each row
+    for (int r = 0; r < kRows; ++r) __builtin_prefetch(a + r * stride + kSmallInnerPrefetch, 0, 0);
+  }
   SmallInnerVector<T> acc[kRows][kSmallInnerVectors] = {};
   for (int64_t l = 0; l < k; ++l) {
     SmallInnerVector<T> c[kSmallInnerVectors];
@@ -151,7 +153,7 @@ inline void PartialTile(const T* a, const T* b, const T* panel, T* w, int64_t st
   T a_rows[kRows * kPanel] = {}, w_rows[kRows * kPanel];
   for (int r = 0; r < kRows; ++r)
     std::copy(a + r * stride, a + r * stride + columns, a_rows + r * kPanel);
-  Tile<T, kRows, false>(a_rows, b, panel, w_rows, kPanel, k, alpha, beta);
+  Tile<T, kRows, false>(a_rows, b, panel, w_rows, kPanel, k, alpha, beta, false);
   for (int r = 0; r < kRows; ++r)
     std::copy(w_rows + r * kPanel, w_rows + r * kPanel + columns, w + r * stride);
 }
@@ -162,7 +164,8 @@ inline void RowTile(const T* a, const T* b, const T* packed, T* w, int64_t n, in
   constexpr int64_t kPanel = SmallInnerPanel<T>();
   int64_t first = 0;
   for (; first + kPanel <= n; first += kPanel, packed += k * kPanel) {
-    Tile<T, kRows, kStream>(a + first, b, packed, w + first, n, k, alpha, beta);
+    Tile<T, kRows, kStream>(a + first, b, packed, w + first, n, k, alpha, beta,
+                            first + kSmallInnerPrefetch < n);
   }
   if (first < n)
     PartialTile<T, kRows>(a + first, b, packed, w + first, n, k, n - first, alpha, beta);
