@@ -157,6 +157,20 @@ def test_decompress_round_trip(implementation, mode, dtype, m, n, num_bits, rng)
     assert np.linalg.norm(approx.numpy() - a) < np.linalg.norm(a)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,n", [(2048, 2051), (2050, 2048)])
+def test_large_decompress_matches_the_definition(dtype, m, n, rng):
+    """Outputs of >= 16 MiB are written with non-temporal stores where rows are aligned (n = 2048)
+    and plainly where not (n = 2051): every element still equals R·S·diag(D)."""
+    num_bits = 20
+    signs = rng.integers(0, 256, (num_bits, -(-n // 8))).astype(np.uint8)
+    scales = rng.standard_normal(n).astype(dtype)
+    got = ops.simhash_decompress(signs, scales, m, seed=3, projection="hadamard")
+    expected = oracle_projection(m, num_bits, 3) @ (unpack(signs, n) * scales)
+    atol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=atol * num_bits)
+
+
 @pytest.mark.parametrize("mode", ["eager", "function"])
 def test_gradient_with_respect_to_scales(implementation, mode, rng):
     m, n, num_bits = 24, 10, 40

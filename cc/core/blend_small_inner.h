@@ -1,5 +1,5 @@
 // LowRankBlend for a small inner dimension k: W = alpha·A + (1 − alpha)·B·C without a GEMM
-// library. A GEMM library packs B and C again for every block it computes, which at k <= ~32
+// library. A GEMM library packs B and C again for every block it computes, which at k <= ~64
 // costs as much as the math; here C is packed once (PackSmallInnerC) into panels of
 // SmallInnerPanel<T>() columns, each [k, panel] contiguous, and every tile of
 // kSmallInnerRows rows × one panel keeps its accumulators in vector registers through the k
@@ -15,22 +15,10 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
-#include <type_traits>
 
-#if defined(__SSE2__)
-#include <immintrin.h>
-#endif
+#include "cc/core/simd.h"
 
 namespace matcomp {
-
-#if defined(__AVX512F__)
-inline constexpr int kSmallInnerVectorBytes = 64;
-#elif defined(__AVX__)
-inline constexpr int kSmallInnerVectorBytes = 32;
-#else
-inline constexpr int kSmallInnerVectorBytes = 16;
-#endif
 
 // Rows × vectors of one tile: 6 × 4 accumulators (24 of AVX-512's 32 registers), measured
 // fastest of 4×4, 6×4, 8×3, 12×2 and 14×2 at 4096², k = 16 to 64.
@@ -40,22 +28,10 @@ inline constexpr int kSmallInnerVectors = 4;
 // k = 16 against none, since the blend then finds A in cache.
 inline constexpr int64_t kSmallInnerPrefetch = 256;
 
-template <typename T>
-struct SmallInnerVectorOf {
-  typedef T type __attribute__((vector_size(kSmallInnerVectorBytes)));
-};
-template <typename T>
-using SmallInnerVector = typename SmallInnerVectorOf<T>::type;
-
-template <typename T>
-constexpr int64_t SmallInnerLanes() {
-  return kSmallInnerVectorBytes / sizeof(T);
-}
-
 // Columns per packed panel of C.
 template <typename T>
 constexpr int64_t SmallInnerPanel() {
-  return kSmallInnerVectors * SmallInnerLanes<T>();
+  return kSmallInnerVectors * simd::Lanes<T>();
 }
 
 // Elements PackSmallInnerC writes for C [k, n]: every panel, the last one zero-padded.
@@ -81,57 +57,20 @@ inline void PackSmallInnerC(const T* c, int64_t k, int64_t n, T* packed) {
 
 namespace small_inner_internal {
 
-template <typename T>
-inline SmallInnerVector<T> Load(const T* p) {
-  SmallInnerVector<T> v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-// A non-temporal store of v at p where the ISA has one for T and p is aligned to the vector.
-template <typename T>
-inline bool StreamStore(T* p, const SmallInnerVector<T>& v) {
-  if (reinterpret_cast<uintptr_t>(p) % sizeof(v) != 0) return false;
-#if defined(__AVX512F__)
-  if constexpr (std::is_same<T, float>::value) return _mm512_stream_ps(p, (__m512)v), true;
-  if constexpr (std::is_same<T, double>::value) return _mm512_stream_pd(p, (__m512d)v), true;
-#elif defined(__AVX__)
-  if constexpr (std::is_same<T, float>::value) return _mm256_stream_ps(p, (__m256)v), true;
-  if constexpr (std::is_same<T, double>::value) return _mm256_stream_pd(p, (__m256d)v), true;
-#elif defined(__SSE2__)
-  if constexpr (std::is_same<T, float>::value) return _mm_stream_ps(p, (__m128)v), true;
-  if constexpr (std::is_same<T, double>::value) return _mm_stream_pd(p, (__m128d)v), true;
-#endif
-  return false;
-}
-
-// Makes this thread's non-temporal stores visible before anything it writes next.
-inline void StreamFence() {
-#if defined(__SSE2__)
-  _mm_sfence();
-#endif
-}
-
-template <typename T, bool kStream>
-inline void Store(T* p, const SmallInnerVector<T>& v) {
-  if (kStream && StreamStore(p, v)) return;
-  std::memcpy(p, &v, sizeof(v));
-}
-
 // kRows rows × one panel: w = alpha·a + beta·(b · panel). a and w have row stride `stride`;
 // b [kRows, k] row stride k; the panel [k, SmallInnerPanel] contiguous.
 template <typename T, int kRows, bool kStream>
 inline void Tile(const T* a, const T* b, const T* panel, T* w, int64_t stride, int64_t k, T alpha,
                  T beta, bool prefetch) {
-  constexpr int64_t kLanes = SmallInnerLanes<T>();
+  constexpr int64_t kLanes = simd::Lanes<T>();
   if (prefetch) {  // the caller checked that a + kSmallInnerPrefetch is still in each row
     for (int r = 0; r < kRows; ++r) __builtin_prefetch(a + r * stride + kSmallInnerPrefetch, 0, 0);
   }
-  SmallInnerVector<T> acc[kRows][kSmallInnerVectors] = {};
+  simd::Vector<T> acc[kRows][kSmallInnerVectors] = {};
   for (int64_t l = 0; l < k; ++l) {
-    SmallInnerVector<T> c[kSmallInnerVectors];
+    simd::Vector<T> c[kSmallInnerVectors];
     for (int v = 0; v < kSmallInnerVectors; ++v)
-      c[v] = Load(panel + l * SmallInnerPanel<T>() + v * kLanes);
+      c[v] = simd::Load(panel + l * SmallInnerPanel<T>() + v * kLanes);
     for (int r = 0; r < kRows; ++r) {
       const T scale = b[r * k + l];
       for (int v = 0; v < kSmallInnerVectors; ++v) acc[r][v] += scale * c[v];
@@ -140,7 +79,8 @@ inline void Tile(const T* a, const T* b, const T* panel, T* w, int64_t stride, i
   for (int r = 0; r < kRows; ++r) {
     for (int v = 0; v < kSmallInnerVectors; ++v) {
       const int64_t offset = r * stride + v * kLanes;
-      Store<T, kStream>(w + offset, alpha * Load(a + offset) + beta * acc[r][v]);
+      simd::StoreMaybeStreaming<T, kStream>(w + offset,
+                                            alpha * simd::Load(a + offset) + beta * acc[r][v]);
     }
   }
 }
@@ -209,7 +149,7 @@ inline void BlendSmallInner(const T* a, const T* b, const T* packed, T* w, int64
                             int64_t k, T alpha, bool stream) {
   if (!stream) return small_inner_internal::BlendRows<T, false>(a, b, packed, w, rows, n, k, alpha);
   small_inner_internal::BlendRows<T, true>(a, b, packed, w, rows, n, k, alpha);
-  small_inner_internal::StreamFence();
+  simd::StreamFence();
 }
 
 }  // namespace matcomp

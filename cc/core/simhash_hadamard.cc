@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cc/core/hadamard.h"
+#include "cc/core/simd.h"
 #include "cc/core/simhash_internal.h"
 
 namespace matcomp {
@@ -52,16 +53,37 @@ void SignedFold(const T* a, int64_t rows, int64_t stride, int64_t width, uint64_
   }
 }
 
-// out[i] (=, or += when `add`) σ_q(i) · transformed[i mod F] for the tile's `width` columns.
-template <typename T>
+// out[i] (=, or += when `add`) σ_q(i) · transformed[i mod F] for the tile's `width` columns;
+// kStream (never with `add`): whole vectors of out written with non-temporal stores.
+template <typename T, bool kStream = false>
 void SignedUnfold(const T* transformed, int64_t rows, int64_t length, int64_t width, uint64_t key,
                   int64_t q, bool add, T* out, int64_t stride) {
+  constexpr int64_t kLanes = simd::Lanes<T>();
   for (int64_t i = 0; i < rows; ++i) {
     const T* from = transformed + (i & (length - 1)) * width;
     T* row = out + i * stride;
     const T sign = HadamardRowNegative(key, i, q) ? T(-1) : T(1);
-    for (int64_t c = 0; c < width; ++c) row[c] = (add ? row[c] : T(0)) + sign * from[c];
+    int64_t c = 0;
+    if constexpr (kStream) {
+      for (; c + kLanes <= width; c += kLanes) {
+        simd::StoreMaybeStreaming<T, true>(row + c, sign * simd::Load(from + c));
+      }
+    }
+    for (; c < width; ++c) row[c] = (add ? row[c] : T(0)) + sign * from[c];
   }
+}
+
+// row[c] = ±scales[c] by bit c of the packed `bytes` (+ when set), 8 columns per byte.
+template <typename T>
+void SignedScales(const uint8_t* bytes, const T* scales, int64_t width, T* row) {
+  int64_t c = 0;
+  for (; c + 8 <= width; c += 8) {
+    const uint32_t byte = bytes[c / 8];
+    for (int bit = 0; bit < 8; ++bit) {
+      row[c + bit] = ((byte >> bit) & 1) ? scales[c + bit] : -scales[c + bit];
+    }
+  }
+  for (; c < width; ++c) row[c] = SignIsPositive(bytes, c) ? scales[c] : -scales[c];
 }
 
 // H_F · [x; 0] for x [bits, width] (rows bits.. of the result are the transform of the zeros).
@@ -147,6 +169,9 @@ void HadamardDecompress(const uint8_t* signs, const T* scales, int64_t rows, int
   const ColumnTiles tiles = HadamardTiles(rows, cols, k);
   const int64_t packed = PackedWidth(cols);
   const int64_t cost_per_tile = (2 * rows * blocks + k * 12) * tiles.width;
+  // One block writes every element of `out` once: then a large `out` is streamed.
+  const bool stream =
+      blocks == 1 && rows * cols * static_cast<int64_t>(sizeof(T)) >= simd::kStreamingStoreBytes;
   ParallelForOrThrowBadAlloc(
       parallel_for, tiles.count, cost_per_tile, [&](int64_t begin, int64_t end) {
         std::vector<T> fold(longest * tiles.buffer_width);
@@ -160,15 +185,18 @@ void HadamardDecompress(const uint8_t* signs, const T* scales, int64_t rows, int
                 std::fill(row, row + width, T(0));
                 continue;
               }
-              const uint8_t* bytes = signs + (q * block + t) * packed + c0 / 8;
-              for (int64_t c = 0; c < width; ++c) {
-                row[c] = SignIsPositive(bytes, c) ? scales[c0 + c] : -scales[c0 + c];
-              }
+              SignedScales(signs + (q * block + t) * packed + c0 / 8, scales + c0, width, row);
             }
             Transform(fold.data(), length, width);
-            SignedUnfold(fold.data(), rows, length, width, key, q, q > 0, out + c0, cols);
+            if (stream) {
+              SignedUnfold<T, true>(fold.data(), rows, length, width, key, q, false, out + c0,
+                                    cols);
+            } else {
+              SignedUnfold(fold.data(), rows, length, width, key, q, q > 0, out + c0, cols);
+            }
           }
         }
+        if (stream) simd::StreamFence();
       });
 }
 

@@ -56,9 +56,6 @@ constexpr Eigen::array<Eigen::IndexPair<Index>, 1> kContractDims = {Eigen::Index
 // on bands of kSmallInnerBand rows (a multiple of its row tile).
 constexpr Index kMaxInnerForSmallKernel = 64;
 constexpr Index kSmallInnerBand = 16 * matcomp::kSmallInnerRows;
-// A W of at least this many bytes is written with non-temporal stores: half of a typical
-// server L3, so that it would not have stayed in cache for the op reading it next.
-constexpr Index kStreamingStoreBytes = Index{16} << 20;
 
 // Up to this inner dimension Eigen's threaded contraction spends more on coordination than on
 // math (measured at 4096²·64: 1.2x the time of row bands): W's rows are sharded into bands of
@@ -86,7 +83,7 @@ absl::Status SmallInnerBlend(OpKernelContext* context,
       tensorflow::TensorShape({matcomp::SmallInnerPackedSize<T>(k, n)}), &packed));
   T* panels = packed.flat<T>().data();
   matcomp::PackSmallInnerC(c.data(), k, n, panels);
-  const bool stream = m * n * static_cast<Index>(sizeof(T)) >= kStreamingStoreBytes;
+  const bool stream = m * n * static_cast<Index>(sizeof(T)) >= matcomp::simd::kStreamingStoreBytes;
   const Index bands = Eigen::divup(m, kSmallInnerBand);
   const Eigen::TensorOpCost band_cost(8.0 * kSmallInnerBand * n, 4.0 * kSmallInnerBand * n,
                                       2.0 * kSmallInnerBand * n * k);
