@@ -1,6 +1,8 @@
 """Training with compression: the cost of a `model.fit` step of an MLP whose two 2048-wide Dense
-layers (8.4M parameters) are compressed by low rank, against the same model uncompressed, all
-measured in this run; and inference after `strip_compression` against the uncompressed model.
+layers (8.4M parameters) are compressed by low rank (k = 512 and 256 of 2048), against the same
+model uncompressed, all measured in this run; and inference after `strip_compression` against
+the uncompressed model. Between updates a compressed layer computes x·Aᵀ and x·Cᵀ·Bᵀ: the
+"FLOP floor" row is that step's matmul FLOPs over the uncompressed step's.
 
     python bench/bench_training_step.py [--quick] [--markdown FILE]
 
@@ -29,8 +31,9 @@ CLASSES = 10
 COMPRESSED = ["hidden_1", "hidden_2"]
 FIRINGS = 10  # the demo's alpha staircase: 1 → 0 in 10 firings
 FREQUENCY = 100  # steps between firings (graph_compression's example spec)
-# rank=400 keeps k = 512 of 2048: k·(m + n) = m·n / 2, compression ratio 2 on these layers.
-SPEC = "compression_option=1,rank=400"
+# Low-rank specs by the k they keep of 2048: rank=400 keeps k = 512 (k·(m + n) = m·n / 2,
+# compression ratio 2 on these layers), rank=800 k = 256 (ratio 4).
+SPECS = {512: "compression_option=1,rank=400", 256: "compression_option=1,rank=800"}
 # Schedules that put the whole measured run in one phase of alpha (the callback still checks
 # the schedule every step): compression not begun; one firing at step 0 to alpha 0.5 or to 0.
 PHASES = {
@@ -88,9 +91,15 @@ def _interleaved_step_seconds(runs: dict, x, y, batch: int, rounds: int) -> dict
     return best
 
 
-def _compressed(spec: str) -> tuple:
-    model = matcomp_keras.compress_model(_model(), f"{SPEC},{spec}", layers=COMPRESSED)
+def _compressed(method_spec: str, schedule: str) -> tuple:
+    model = matcomp_keras.compress_model(_model(), f"{method_spec},{schedule}", layers=COMPRESSED)
     return _compile(model), matcomp_keras.CompressionCallback()
+
+
+def _flop_floor(k: int) -> float:
+    """The step's matmul FLOPs between updates over the uncompressed step's: each compressed
+    layer computes x·Aᵀ and x·Cᵀ·Bᵀ (and their gradients), k·(m + n) more per m·n."""
+    return 1 + k * 2 * WIDTH / WIDTH**2
 
 
 def main() -> None:
@@ -98,24 +107,25 @@ def main() -> None:
     batches = [256] if args.quick else [256, 2048]
     rounds = 3 if args.quick else 5
     rng = np.random.default_rng(0)
-    header = ["batch", "what", "ms per step", "ratio vs uncompressed"]
+    header = ["batch", "k", "what", "ms per step", "ratio vs uncompressed"]
     rows = []
-    for batch in batches:
+    for batch, (k, method_spec) in ((b, item) for b in batches for item in SPECS.items()):
         steps = 8
         x = rng.standard_normal((batch * steps, WIDTH), dtype=np.float32)
         y = rng.integers(0, CLASSES, batch * steps)
         dense = _compile(_model())
         runs = {"uncompressed": (dense, [])}
         for phase, spec in PHASES.items():
-            model, callback = _compressed(spec)
+            model, callback = _compressed(method_spec, spec)
             runs[phase] = (model, [callback])
         seconds = _interleaved_step_seconds(runs, x, y, batch, rounds)
         baseline = seconds["uncompressed"]
-        rows.append([batch, "uncompressed step", f"{baseline * 1e3:.1f}", "1.00"])
+        rows.append([batch, k, "uncompressed step", f"{baseline * 1e3:.1f}", "1.00"])
         for phase in PHASES:
             rows.append(
                 [
                     batch,
+                    k,
                     f"compressed step, {phase}",
                     f"{seconds[phase] * 1e3:.1f}",
                     f"{seconds[phase] / baseline:.2f}",
@@ -123,7 +133,7 @@ def main() -> None:
             )
         # The update steps: the first firing computes the factors, the other 9 step alpha.
         model, callback = _compressed(
-            f"compression_frequency=1,alpha_decrement_value={1.0 / FIRINGS}"
+            method_spec, f"compression_frequency=1,alpha_decrement_value={1.0 / FIRINGS}"
         )
         repeats = -(-FIRINGS // steps)
         model.fit(
@@ -140,6 +150,7 @@ def main() -> None:
         rows.append(
             [
                 batch,
+                k,
                 f"updates ({FIRINGS} firings, {update_total:.2f} s in all) per step "
                 f"at frequency {FREQUENCY}",
                 f"{amortised * 1e3:.1f}",
@@ -149,10 +160,14 @@ def main() -> None:
         rows.append(
             [
                 batch,
+                k,
                 "compressed step between updates + amortised updates",
                 f"{(between + amortised) * 1e3:.1f}",
                 f"{(between + amortised) / baseline:.2f}",
             ]
+        )
+        rows.append(
+            [batch, k, "FLOP floor between updates (1 + 2k/n)", "", f"{_flop_floor(k):.2f}"]
         )
         stripped = matcomp_keras.strip_compression(model)
         ratio = matcomp_keras.compression_ratio(stripped)
@@ -161,10 +176,11 @@ def main() -> None:
         infer_stripped = tf.function(lambda t: stripped(t, training=False), autograph=False)
         t_dense = best_time(lambda: infer_dense(inputs).numpy(), 10, warmup=2)
         t_stripped = best_time(lambda: infer_stripped(inputs).numpy(), 10, warmup=2)
-        rows.append([batch, "inference, uncompressed", f"{t_dense * 1e3:.2f}", "1.00"])
+        rows.append([batch, k, "inference, uncompressed", f"{t_dense * 1e3:.2f}", "1.00"])
         rows.append(
             [
                 batch,
+                k,
                 f"inference, stripped (compression ratio {ratio:.2f})",
                 f"{t_stripped * 1e3:.2f}",
                 f"{t_stripped / t_dense:.2f}",
@@ -174,7 +190,7 @@ def main() -> None:
     print_table(header, rows)
     append_markdown(
         args.markdown,
-        "Training with compression (2 × Dense 2048², low rank k = 512)",
+        "Training with compression (2 × Dense 2048², low rank k = 512 and 256)",
         [
             (
                 "Step = one batch begin to the next in `model.fit` (the CompressionCallback's work "
