@@ -234,11 +234,8 @@ void GaussianDecompress(const uint8_t* signs, const T* scales, int64_t rows, int
           const int64_t width = tiles.first(end - 1) + tiles.width_of(end - 1, cols) - c0;
           const std::unique_ptr<T[]> scaled_signs = Uninitialized<T>(k * width);  // S · diag(D)
           for (int64_t b = 0; b < k; ++b) {
-            const uint8_t* bytes = signs + b * packed + c0 / 8;
-            T* row = scaled_signs.get() + b * width;
-            for (int64_t c = 0; c < width; ++c) {
-              row[c] = SignIsPositive(bytes, c) ? scales[c0 + c] : -scales[c0 + c];
-            }
+            simhash_internal::SignedScales(signs + b * packed + c0 / 8, scales + c0, width,
+                                           scaled_signs.get() + b * width);
           }
           View(out + row0 * cols + c0, height, width, cols).noalias() =
               View(r, height, k, k) *

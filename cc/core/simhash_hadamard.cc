@@ -73,19 +73,6 @@ void SignedUnfold(const T* transformed, int64_t rows, int64_t length, int64_t wi
   }
 }
 
-// row[c] = ±scales[c] by bit c of the packed `bytes` (+ when set), 8 columns per byte.
-template <typename T>
-void SignedScales(const uint8_t* bytes, const T* scales, int64_t width, T* row) {
-  int64_t c = 0;
-  for (; c + 8 <= width; c += 8) {
-    const uint32_t byte = bytes[c / 8];
-    for (int bit = 0; bit < 8; ++bit) {
-      row[c + bit] = ((byte >> bit) & 1) ? scales[c + bit] : -scales[c + bit];
-    }
-  }
-  for (; c < width; ++c) row[c] = SignIsPositive(bytes, c) ? scales[c] : -scales[c];
-}
-
 // H_F · [x; 0] for x [bits, width] (rows bits.. of the result are the transform of the zeros).
 template <typename T>
 void TransformPadded(const T* x, int64_t bits, int64_t length, int64_t width, T* out) {

@@ -81,6 +81,20 @@ bool SignsOfTile(T* p, int64_t stride, int64_t num_bits, int64_t width, int64_t 
   return finite;
 }
 
+// row[c] = ±scales[c] by bit c of the packed `bytes` (+ when set): a row of S · diag(D) for
+// decompression, 8 columns per byte (a loop the compiler vectorises).
+template <typename T>
+void SignedScales(const uint8_t* bytes, const T* scales, int64_t width, T* row) {
+  int64_t c = 0;
+  for (; c + 8 <= width; c += 8) {
+    const uint32_t byte = bytes[c / 8];
+    for (int bit = 0; bit < 8; ++bit) {
+      row[c + bit] = ((byte >> bit) & 1) ? scales[c + bit] : -scales[c + bit];
+    }
+  }
+  for (; c < width; ++c) row[c] = SignIsPositive(bytes, c) ? scales[c] : -scales[c];
+}
+
 // out[c] += Σ_i x[i, c] · y[i, c] for each of the `width` columns (x, y with row strides
 // x_stride, y_stride), summed in row order.
 template <typename T>

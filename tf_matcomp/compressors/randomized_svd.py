@@ -5,7 +5,7 @@ For A [m, n] and rank k, with a sketch of l = k + p columns:
     Q ← orth(A·Ω)                        Ω [n, l] Gaussian, regenerated from the seed
     repeat POWER_ITERATIONS times:       Q ← orth(A·(Aᵀ·Q))          subspace iteration
     Z = Aᵀ·Q  [n, l]                     so QᵀA = Zᵀ
-    ZᵀZ = W Λ Wᵀ (l × l, float64 eigh)   Rayleigh–Ritz: the top k of Λ are s_k²
+    ZᵀZ = W Λ Wᵀ (l × l eigh)            Rayleigh–Ritz: the top k of Λ are s_k²
     U_k = Q·W_k,  S_k V_kᵀ = (Z·W_k)ᵀ
 
 Every product with A is a GEMM; the factorisations are of l × l matrices only. That is what makes
@@ -33,8 +33,10 @@ CHOLESKY_SHIFT_ULPS = 1.0
 
 
 def oversampling(k: int) -> int:
-    """Extra sketch columns p for rank k: max(16, k / 2)."""
-    return max(16, k // 2)
+    """Extra sketch columns p for rank k: max(16, k / 3). Measured at 2048² and 4096², k = n/4,
+    three power iterations: +0.45–0.47% error over the exact truncated SVD on N(0,1) and on
+    low-rank plus noise (k/2: +0.20%, in 1.25× the time)."""
+    return max(16, k // 3)
 
 
 def _compute_dtype(dtype: tf.DType) -> tf.DType:
@@ -81,8 +83,9 @@ def randomized_svd(
         q = _cholesky_orthonormal(tf.matmul(x, tf.matmul(x, q, transpose_a=True)))
     q, _ = tf.linalg.qr(q)  # exactly orthonormal: Q·Qᵀ·A is a projection
     z = tf.matmul(x, q, transpose_a=True)  # Aᵀ·Q, so QᵀA = Zᵀ
-    gram = tf.cast(tf.matmul(z, z, transpose_a=True), tf.float64)
-    _, eigenvectors = tf.linalg.eigh(gram)  # ascending
+    # In the compute dtype: a float64 eigh took twice as long (1.07 s of 3.5 s at l = 1536) for
+    # the same error; the singular values come from the norms below, not from Λ.
+    _, eigenvectors = tf.linalg.eigh(tf.matmul(z, z, transpose_a=True))  # ascending
     top = tf.cast(tf.reverse(eigenvectors[:, -k:], axis=[1]), x.dtype)
     u = tf.matmul(q, top)
     s_vt = tf.transpose(tf.matmul(z, top))  # rows s_i·v_iᵀ: norms from them, not from Λ
