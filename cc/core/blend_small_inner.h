@@ -5,7 +5,7 @@
 // kSmallInnerRows rows × one panel keeps its accumulators in vector registers through the k
 // steps, then blends with A and stores. The rows of A and W stream once, front to back; a W
 // too large to stay in cache is written with non-temporal stores (no read of W's lines before
-// they are written: measured 0.68× the time at 4096², k = 64).
+// they are written). Figures: README, Benchmarks.
 //
 // Each output is Σ_l B[i, l]·C[l, j] summed over l in order, so results depend on the shapes
 // only (not on how rows are shared among threads). Plain C++ with GCC/Clang vector extensions:
@@ -20,12 +20,12 @@
 
 namespace matcomp {
 
-// Rows × vectors of one tile: 6 × 4 accumulators (24 of AVX-512's 32 registers), measured
-// fastest of 4×4, 6×4, 8×3, 12×2 and 14×2 at 4096², k = 16 to 64.
+// Rows × vectors of one tile: 6 × 4 accumulators (24 of AVX-512's 32 registers), the fastest
+// of the shapes tried (4×4, 6×4, 8×3, 12×2, 14×2).
 inline constexpr int kSmallInnerRows = 6;
 inline constexpr int kSmallInnerVectors = 4;
-// How far ahead (in elements) each tile prefetches its rows of A: measured 0.6× the time at
-// k = 16 against none, since the blend then finds A in cache.
+// How far ahead (in elements) each tile prefetches its rows of A, so that the blend finds them
+// in cache.
 inline constexpr int64_t kSmallInnerPrefetch = 256;
 
 // Columns per packed panel of C.

@@ -52,8 +52,8 @@ struct BlendOutputKernel {
 constexpr Eigen::array<Eigen::IndexPair<Index>, 1> kContractDims = {Eigen::IndexPair<Index>(1, 0)};
 
 // Up to this inner dimension (float and double) the product runs in cc/core/blend_small_inner.h
-// rather than Eigen's GEMM (measured at 4096²: 0.55× Eigen's time at k = 16, 0.6× at k = 64),
-// on bands of kSmallInnerBand rows (a multiple of its row tile).
+// rather than Eigen's GEMM, which packs its operands again for every block (at small k that
+// costs as much as the math), on bands of kSmallInnerBand rows (a multiple of its row tile).
 constexpr Index kMaxInnerForSmallKernel = 64;
 constexpr Index kSmallInnerBand = 16 * matcomp::kSmallInnerRows;
 
