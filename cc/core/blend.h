@@ -15,12 +15,20 @@ template <typename T>
 using BlendAccumulator =
     typename std::conditional<std::is_floating_point<T>::value, T, float>::type;
 
+// alpha · a + beta · product, beta = 1 − alpha: on scalars, or on vectors of them (the
+// register tiles of blend_small_inner.h).
+template <typename V, typename Acc>
+inline V Blend(Acc alpha, Acc beta, const V& a, const V& product) {
+  return alpha * a + beta * product;
+}
+
 // `out` may be `product` itself (then the blend is in place).
 template <typename T, typename Acc = T>
 inline void BlendInto(const T* a, const T* product, T* out, int64_t count, Acc alpha) {
   const Acc beta = Acc(1) - alpha;
   for (int64_t i = 0; i < count; ++i) {
-    out[i] = static_cast<T>(alpha * static_cast<Acc>(a[i]) + beta * static_cast<Acc>(product[i]));
+    out[i] =
+        static_cast<T>(Blend(alpha, beta, static_cast<Acc>(a[i]), static_cast<Acc>(product[i])));
   }
 }
 

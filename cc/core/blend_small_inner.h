@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "cc/core/blend.h"
 #include "cc/core/simd.h"
 
 namespace matcomp {
@@ -80,7 +81,7 @@ inline void Tile(const T* a, const T* b, const T* panel, T* w, int64_t stride, i
     for (int v = 0; v < kSmallInnerVectors; ++v) {
       const int64_t offset = r * stride + v * kLanes;
       simd::StoreMaybeStreaming<T, kStream>(w + offset,
-                                            alpha * simd::Load(a + offset) + beta * acc[r][v]);
+                                            Blend(alpha, beta, simd::Load(a + offset), acc[r][v]));
     }
   }
 }
