@@ -145,22 +145,18 @@ def main() -> int:
                 timed(lambda: composite(a), max(1, repeats // 3)),
                 target="<= 2 ms at 4096²" if size == 4096 else "",
             )
-            if size == sizes[0]:  # the host-side Lloyd of this hybrid path costs seconds
-                vector = dict(block_size=4, max_iterations=5)
-                composite = xla(
-                    lambda a: ops.kmeans_quantize(a, 256, **vector, implementation="composite")
-                )
-                row(
-                    "KMeansQuantize",
-                    f"{size}² k=256 block=4",
-                    timed(
-                        lambda: ops.kmeans_quantize(a, 256, **vector, implementation="native"),
-                        1,
-                        warmup=1,
-                    ),
-                    timed(lambda: composite(a), 1, warmup=1),
-                    target="(host hybrid)",
-                )
+            vector = dict(block_size=4, max_iterations=5)
+            composite = xla(
+                lambda a: ops.kmeans_quantize(a, 256, **vector, implementation="composite")
+            )
+            row(
+                "KMeansQuantize",
+                f"{size}² k=256 block=4",
+                timed(
+                    lambda: ops.kmeans_quantize(a, 256, **vector, implementation="native"), repeats
+                ),
+                timed(lambda: composite(a), max(1, repeats // 3)),
+            )
     print_table(header, rows)
     append_markdown(
         args.markdown,

@@ -19,6 +19,7 @@
 #include "cc/core/hadamard.h"
 #include "cc/core/kmeans_internal.h"
 #include "cc/core/kmeans_math.h"
+#include "cc/core/kmeans_vector_fit.h"
 #include "cc/core/simhash_math.h"
 
 namespace {
@@ -418,6 +419,97 @@ TEST(FinishCodebookRoundsSnapsAndPads) {
   EXPECT(codebook[0] == 0.f && codebook[1] == 0.f);
   EXPECT(codebook[2] == static_cast<float>(1.0 / 3.0) && codebook[3] == 1.f);
   for (int i = 4; i < 8; ++i) EXPECT(codebook[i] == 0.f);  // padding rows
+}
+
+TEST(KMeansPlusPlusDrawsWalkChunksThenPoints) {
+  using kmeans_internal::ChunkOfDraw;
+  using kmeans_internal::PointOfDraw;
+  const std::vector<double> totals = {2.0, 0.0, 3.0};
+  double target = 4.5;
+  EXPECT(ChunkOfDraw(totals, &target) == 2 && target == 2.5);
+  target = 1.0;
+  EXPECT(ChunkOfDraw(totals, &target) == 0 && target == 1.0);
+  target = 9.0;  // past the end by rounding: the last chunk keeps the rest
+  EXPECT(ChunkOfDraw(totals, &target) == 2 && target == 7.0);
+  const double weights[] = {0.0, 1.0, 0.0, 2.0, 0.0};
+  EXPECT(PointOfDraw({weights, 5}, 0.0) == 1);  // zero weights are never drawn
+  EXPECT(PointOfDraw({weights, 5}, 0.999) == 1);
+  EXPECT(PointOfDraw({weights, 5}, 1.0) == 3);
+  EXPECT(PointOfDraw({weights, 5}, 7.0) == 3);  // past the end: the last positive weight
+  const double zeros[] = {0.0, 0.0};
+  EXPECT(PointOfDraw({zeros, 2}, 0.0) == -1);
+}
+
+// A backend of kmeans_vector_fit.h on the calling thread with `chunk`-point chunks, summing in
+// point order: what the GPU's backend is to the loops, with another chunking and summation order.
+class SerialVectorBackend {
+ public:
+  SerialVectorBackend(const std::vector<float>& points, int64_t dim, int64_t chunk)
+      : points_(points), dim_(dim), chunk_(chunk), count_(points.size() / dim) {}
+
+  bool ok() const { return true; }
+  void CopyPoint(int64_t point, double* row) const {
+    for (int64_t d = 0; d < dim_; ++d) row[d] = points_[point * dim_ + d];
+  }
+  std::vector<double> SeedDistances(const double* latest) {
+    const bool first = distance_.empty();
+    distance_.resize(count_);
+    std::vector<double> totals((count_ + chunk_ - 1) / chunk_);
+    for (int64_t i = 0; i < count_; ++i) {
+      const double to_latest = SquaredDistance(points_.data() + i * dim_, latest, dim_);
+      distance_[i] = first ? to_latest : std::min(distance_[i], to_latest);
+      totals[i / chunk_] += distance_[i];
+    }
+    return totals;
+  }
+  int64_t ChunkBegin(int64_t chunk) const { return chunk * chunk_; }
+  kmeans_internal::WeightSpan ChunkDistances(int64_t chunk) const {
+    return {distance_.data() + chunk * chunk_, std::min(chunk_, count_ - chunk * chunk_)};
+  }
+  int64_t TakeFarthest() { return kmeans_internal::TakeFarthestOf(&distance_); }
+  bool Assign(const std::vector<double>& centroids) {
+    const std::vector<int64_t> previous = codes_;
+    codes_.resize(count_);
+    distance_.resize(count_);
+    for (int64_t i = 0; i < count_; ++i) {
+      codes_[i] = NearestCentroid(points_.data() + i * dim_, centroids.data(),
+                                  centroids.size() / dim_, dim_, &distance_[i]);
+    }
+    return codes_ != previous;
+  }
+  void ClusterSums(std::vector<double>* sums, std::vector<double>* counts) const {
+    std::fill(sums->begin(), sums->end(), 0.0);
+    std::fill(counts->begin(), counts->end(), 0.0);
+    for (int64_t i = 0; i < count_; ++i) {
+      (*counts)[codes_[i]] += 1;
+      for (int64_t d = 0; d < dim_; ++d) (*sums)[codes_[i] * dim_ + d] += points_[i * dim_ + d];
+    }
+  }
+
+ private:
+  const std::vector<float>& points_;
+  const int64_t dim_, chunk_, count_;
+  std::vector<double> distance_;
+  std::vector<int64_t> codes_;
+};
+
+TEST(VectorFitDependsOnlyOnTheDrawsNotTheBackendsChunks) {
+  // Small integers: every distance and sum is exact, so any chunking gives the same draws.
+  std::mt19937 random(11);
+  std::uniform_int_distribution<int> value(-6, 6);
+  std::vector<float> points(3 * 9000);
+  for (float& x : points) x = static_cast<float>(value(random));
+  KMeansOptions options;
+  options.num_clusters = 12;
+  options.max_iterations = 30;
+  options.seed = 7;
+  const std::vector<double> cpu =
+      kmeans_internal::FitVectors(points.data(), 9000, 3, options, SerialFor());
+  EXPECT(cpu.size() == 12 * 3);
+  for (const int64_t chunk : {int64_t{1}, int64_t{7}, int64_t{4096}, int64_t{100000}}) {
+    SerialVectorBackend backend(points, 3, chunk);
+    EXPECT(kmeans_internal::FitVectorsWith(backend, 9000, 3, options) == cpu);
+  }
 }
 
 std::string Escape(const std::string& text) {

@@ -1,41 +1,44 @@
 // GPU functors of Matcomp>KMeansQuantize.
 //
-// *** A documented hybrid: not every step runs on the device. ***
-//   On the device: the range check, and every O(N) or O(N·k) pass over the points:
-//     - block_size 1: min/max, the kScalarHistogramBins-bin histogram (counts and offset sums
-//       as integers, so its atomics are exact and order-independent), and the final coding by
-//       the shared O(1) boundary search (ScalarCodeView::Code);
-//     - block_size > 1: the final assignment (NearestCentroid, the CPU's own distance code).
-//   On the host (cc/core, the CPU kernel's code, on TF's CPU thread pool):
-//     - block_size 1: Lloyd (or the optimal DP) on the histogram's <= 32,768 atoms, copied to
-//       the host; with <= kScalarExactLimit values, or when the histogram is too coarse for the
-//       data (cc/core/kmeans_scalar.cc), the values themselves are copied and their distinct
-//       values used, as on the CPU;
-//     - block_size > 1: k-means++ seeding and Lloyd's iterations on a host copy of the points
-//       (so the codebook equals the CPU kernel's bit for bit), then the device assignment above
-//       (the same code; its distance sums may differ from the host's by FMA contraction, which
-//       nvcc and g++ -march=native apply, a portable x86-64 build not, so codes can differ
-//       where two distances tie within one rounding).
-//   A device vector path (distance GEMM + argmin per Lloyd iteration, device k-means++) is
-//   future work; the host copy costs one transfer of `a` per call.
-// Determinism: integer atomics only; host steps are the CPU's thread-count-independent code. The
-// scalar path's histogram sums are fixed point (2^-32 of a bin width), so its centroids can
-// differ from the CPU kernel's in the last digits, and codes of values on a boundary with them.
+// block_size 1, *a documented hybrid*: on the device the range check and every O(N) pass (min/
+// max, the kScalarHistogramBins-bin histogram with integer counts and fixed-point offset sums,
+// so its atomics are exact and order-independent, and the final coding by the shared O(1)
+// boundary search, ScalarCodeView::Code); on the host (cc/core, the CPU kernel's code, on TF's
+// CPU thread pool) Lloyd or the optimal DP on the histogram's <= 32,768 atoms. With <=
+// kScalarExactLimit values, or a histogram too coarse for the data (cc/core/kmeans_scalar.cc),
+// the values themselves are copied and their distinct values used, as on the CPU.
+//
+// block_size > 1: the loops of cc/core/kmeans_vector_fit.h (the CPU's k-means++ and Lloyd, one
+// code) over DeviceVectorBackend below. Every pass over the points runs on the device: the
+// k-means++ distance update with per-chunk tree sums, the assignment (NearestCentroid, the CPU's
+// distance code, centroids cached in shared memory), and Lloyd's sums (a stable radix sort of
+// the points by code, then one block per cluster). The host draws (a few KB of chunk totals and
+// one chunk's distances per k-means++ step) and divides the k sums. The distances are direct
+// double sums over the block, not a GEMM: a block has a few values (the GEMM's inner dimension
+// would be block_size, memory-bound), and ‖x‖² − 2x·c + ‖c‖² cancels where points are close
+// to a centroid, which is where the argmin decides.
+//
+// Determinism: integer atomics only, tree sums of fixed shape, a stable sort, so the same input
+// gives the same bits run to run. They are not the CPU's bits: its sums run in chunk order
+// and nvcc contracts the distance sums into FMAs differently from the host compiler, so
+// centroids can differ in the last digits, and codes where two distances tie within a rounding.
 #if GOOGLE_CUDA
 
 #define EIGEN_USE_GPU
 
 #include <float.h>
 
+#include <algorithm>
+#include <cub/device/device_radix_sort.cuh>
 #include <memory>
 #include <utility>
 #include <vector>
 
 #include "cc/core/kmeans_internal.h"
 #include "cc/core/kmeans_math.h"
+#include "cc/core/kmeans_vector_fit.h"
 #include "cc/kernels/gpu_util.h"
 #include "cc/kernels/kmeans.h"
-#include "cc/kernels/tf_parallel.h"
 
 namespace tf_matcomp {
 namespace functor {
@@ -56,26 +59,51 @@ __global__ void OutOfRangeKernel(const T* values, int64_t count, int* out_of_ran
   }
 }
 
+// Points per k-means++ chunk: one block's tree sum of their distances, and what the host copies
+// to draw within a chunk.
+constexpr int64_t kSeedChunkPoints = 4096;
+// Centroid values the assignment caches in (default, 48 KB of) shared memory; beyond, it reads
+// them through the caches.
+constexpr int64_t kMaxCachedCentroidValues = int64_t{48 * 1024} / int64_t{sizeof(double)};
+
+struct Min {
+  __device__ double operator()(double a, double b) const { return fmin(a, b); }
+};
+struct Max {
+  __device__ double operator()(double a, double b) const { return fmax(a, b); }
+};
+struct Sum {
+  __device__ double operator()(double a, double b) const { return a + b; }
+};
+
+// The block's `value`s combined in a fixed tree (the same bits every run); every thread of the
+// block must call it, and gets the result.
+template <typename Combine>
+__device__ double BlockReduce(double value, double* shared, Combine combine) {
+  __syncthreads();  // `shared` may still be read from a previous call
+  shared[threadIdx.x] = value;
+  __syncthreads();
+  for (int half = kThreads / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half)
+      shared[threadIdx.x] = combine(shared[threadIdx.x], shared[threadIdx.x + half]);
+    __syncthreads();
+  }
+  return shared[0];
+}
+
 // Per-block minimum and maximum (exact, so independent of the order of the values).
 template <typename T>
 __global__ void MinMaxKernel(const T* values, int64_t count, double* block_min, double* block_max) {
-  __shared__ double lows[kThreads], highs[kThreads];
+  __shared__ double shared[kThreads];
   double low = DBL_MAX, high = -DBL_MAX;
   MATCOMP_GRID_STRIDE(i, count) {
     const double x = static_cast<double>(values[i]);
     low = fmin(low, x);
     high = fmax(high, x);
   }
-  lows[threadIdx.x] = low, highs[threadIdx.x] = high;
-  __syncthreads();
-  for (int half = kThreads / 2; half > 0; half /= 2) {
-    if (threadIdx.x < half) {
-      lows[threadIdx.x] = fmin(lows[threadIdx.x], lows[threadIdx.x + half]);
-      highs[threadIdx.x] = fmax(highs[threadIdx.x], highs[threadIdx.x + half]);
-    }
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) block_min[blockIdx.x] = lows[0], block_max[blockIdx.x] = highs[0];
+  low = BlockReduce(low, shared, Min());
+  high = BlockReduce(high, shared, Max());
+  if (threadIdx.x == 0) block_min[blockIdx.x] = low, block_max[blockIdx.x] = high;
 }
 
 template <typename T>
@@ -99,13 +127,88 @@ __global__ void AssignScalarKernel(const T* values, int64_t count, matcomp::Scal
   }
 }
 
+// codes[i] (and distances[i] when non-null) for the nearest of the k centroids; sets *changed
+// when a code differs from previous[i] (when non-null). `cache`: centroids fit in shared memory.
 template <typename T, typename Code>
 __global__ void AssignVectorsKernel(const T* points, int64_t count, int64_t dim,
-                                    const double* centroids, int64_t k, Code* codes) {
+                                    const double* centroids, int64_t k, bool cache, Code* codes,
+                                    double* distances, const Code* previous, int* changed) {
+  extern __shared__ double cached[];
+  if (cache) {
+    for (int64_t j = threadIdx.x; j < k * dim; j += blockDim.x) cached[j] = centroids[j];
+    __syncthreads();
+  }
+  const double* table = cache ? cached : centroids;
   MATCOMP_GRID_STRIDE(i, count) {
     double distance;
-    codes[i] =
-        static_cast<Code>(matcomp::NearestCentroid(points + i * dim, centroids, k, dim, &distance));
+    const Code code =
+        static_cast<Code>(matcomp::NearestCentroid(points + i * dim, table, k, dim, &distance));
+    codes[i] = code;
+    if (distances != nullptr) distances[i] = distance;
+    if (previous != nullptr && previous[i] != code) *changed = 1;
+  }
+}
+
+template <typename T, typename Code>
+absl::Status LaunchAssign(const GPUDevice& device, const T* points, int64_t count, int64_t dim,
+                          const double* centroids, int64_t k, Code* codes, double* distances,
+                          const Code* previous, int* changed) {
+  const bool cache = k * dim <= kMaxCachedCentroidValues;
+  const size_t shared_bytes = cache ? k * dim * sizeof(double) : 0;
+  AssignVectorsKernel<<<Blocks(count), kThreads, shared_bytes, device.stream()>>>(
+      points, count, dim, centroids, k, cache, codes, distances, previous, changed);
+  return gpu::LaunchStatus("AssignVectorsKernel");
+}
+
+// k-means++'s pass: distance[i] = min(distance[i], ‖point i − latest‖²) (set when `first`), and
+// each block's kSeedChunkPoints-point chunk total.
+template <typename T>
+__global__ void SeedDistanceKernel(const T* points, int64_t count, int64_t dim,
+                                   const double* latest, bool first, double* distance,
+                                   double* chunk_totals) {
+  __shared__ double shared[kThreads];
+  const int64_t begin = blockIdx.x * kSeedChunkPoints;
+  const int64_t end = begin + kSeedChunkPoints < count ? begin + kSeedChunkPoints : count;
+  double total = 0;
+  for (int64_t i = begin + threadIdx.x; i < end; i += kThreads) {
+    const double to_latest = matcomp::SquaredDistance(points + i * dim, latest, dim);
+    const double kept = first || to_latest < distance[i] ? to_latest : distance[i];  // std::min
+    distance[i] = kept;
+    total += kept;
+  }
+  total = BlockReduce(total, shared, Sum());
+  if (threadIdx.x == 0) chunk_totals[blockIdx.x] = total;
+}
+
+__global__ void IotaKernel(int64_t count, int64_t* values) {
+  MATCOMP_GRID_STRIDE(i, count) { values[i] = i; }
+}
+
+// [starts[j], ends[j]) = the positions of code j in the sorted codes (both 0 when j is absent:
+// the caller zeroes them).
+__global__ void SegmentKernel(const int32_t* sorted, int64_t count, int64_t* starts,
+                              int64_t* ends) {
+  MATCOMP_GRID_STRIDE(p, count) {
+    const int32_t code = sorted[p];
+    if (p == 0 || sorted[p - 1] != code) starts[code] = p;
+    if (p == count - 1 || sorted[p + 1] != code) ends[code] = p + 1;
+  }
+}
+
+// One block per cluster: sums[j][d] over its points (order[starts[j] .. ends[j]), ascending
+// point index: the sort is stable) in a fixed tree.
+template <typename T>
+__global__ void ClusterSumKernel(const T* points, int64_t dim, const int64_t* order,
+                                 const int64_t* starts, const int64_t* ends, double* sums) {
+  __shared__ double shared[kThreads];
+  const int64_t j = blockIdx.x;
+  for (int64_t d = 0; d < dim; ++d) {
+    double total = 0;
+    for (int64_t m = starts[j] + threadIdx.x; m < ends[j]; m += kThreads) {
+      total += static_cast<double>(points[order[m] * dim + d]);
+    }
+    total = BlockReduce(total, shared, Sum());
+    if (threadIdx.x == 0) sums[j * dim + d] = total;
   }
 }
 
@@ -177,6 +280,169 @@ absl::Status FitScalar(OpKernelContext* context, const T* values, int64_t count,
   return absl::OkStatus();
 }
 
+// The device side of the vector fit (cc/core/kmeans_vector_fit.h has the contract): the points,
+// distances and codes live on the device; the host sees chunk totals, one chunk's distances, the
+// k sums and counts, and single rows. Each call waits for its copies, so the host buffers it
+// hands over may change once it returns.
+template <typename T>
+class DeviceVectorBackend {
+ public:
+  DeviceVectorBackend(OpKernelContext* context, const T* points, int64_t count, int64_t dim,
+                      int64_t num_clusters)
+      : context_(context),
+        device_(context->eigen_gpu_device()),
+        points_(points),
+        count_(count),
+        dim_(dim),
+        chunks_((count + kSeedChunkPoints - 1) / kSeedChunkPoints) {
+    status_.Update(Allocate(num_clusters));
+  }
+
+  bool ok() const { return status_.ok(); }
+  const absl::Status& status() const { return status_; }
+
+  void CopyPoint(int64_t point, double* row) {
+    std::vector<T> values;
+    if (!ok() || !Check(gpu::ToHost(context_, points_ + point * dim_, dim_, &values))) return;
+    std::copy(values.begin(), values.end(), row);
+  }
+
+  std::vector<double> SeedDistances(const double* latest) {
+    std::vector<double> totals;
+    if (!ok()) return totals;
+    device_.memcpyHostToDevice(latest_, latest, dim_ * sizeof(double));
+    SeedDistanceKernel<<<chunks_, kThreads, 0, device_.stream()>>>(
+        points_, count_, dim_, latest_, !seeded_, distance_, chunk_totals_);
+    seeded_ = true;
+    host_distance_.clear();
+    if (Check(gpu::LaunchStatus("SeedDistanceKernel"))) {
+      Check(gpu::ToHost(context_, chunk_totals_, chunks_, &totals));  // also waits for `latest`
+    }
+    return totals;
+  }
+
+  int64_t ChunkBegin(int64_t chunk) const { return chunk * kSeedChunkPoints; }
+
+  internal::WeightSpan ChunkDistances(int64_t chunk) {
+    const int64_t begin = ChunkBegin(chunk);
+    const int64_t size = std::min(kSeedChunkPoints, count_ - begin);
+    Check(gpu::ToHost(context_, distance_ + begin, size, &host_chunk_));
+    return {host_chunk_.data(), ok() ? size : 0};
+  }
+
+  int64_t TakeFarthest() {
+    // Rare (a draw lost to rounding, an empty cluster): the distances are copied once, and
+    // kept until they change.
+    if (host_distance_.empty() &&
+        !Check(gpu::ToHost(context_, distance_, count_, &host_distance_))) {
+      return 0;
+    }
+    const int64_t farthest = internal::TakeFarthestOf(&host_distance_);
+    device_.memset(distance_ + farthest, 0, sizeof(double));  // all-zero bits: +0.0
+    return farthest;
+  }
+
+  bool Assign(const std::vector<double>& centroids) {
+    if (!ok()) return false;
+    const int64_t k = static_cast<int64_t>(centroids.size()) / dim_;
+    device_.memcpyHostToDevice(centroids_, centroids.data(), centroids.size() * sizeof(double));
+    std::swap(codes_, previous_);
+    device_.memset(changed_, 0, sizeof(int));
+    host_distance_.clear();
+    if (!Check(LaunchAssign<T, int32_t>(device_, points_, count_, dim_, centroids_, k, codes_,
+                                        distance_, assigned_ ? previous_ : nullptr, changed_))) {
+      return false;
+    }
+    std::vector<int> changed;
+    if (!Check(gpu::ToHost(context_, changed_, 1, &changed))) return false;
+    const bool first = !assigned_;
+    assigned_ = true;
+    return first || changed[0] != 0;
+  }
+
+  void ClusterSums(std::vector<double>* sums, std::vector<double>* counts) {
+    if (!ok()) return;
+    const int64_t k = static_cast<int64_t>(counts->size());
+    size_t temp_bytes = sort_temp_bytes_;
+    if (!Check(CudaStatus(cub::DeviceRadixSort::SortPairs(
+            sort_temp_, temp_bytes, codes_, sorted_codes_, order_, sorted_order_, count_, 0,
+            end_bit_, device_.stream())))) {
+      return;
+    }
+    device_.memset(starts_, 0, k * sizeof(int64_t));
+    device_.memset(ends_, 0, k * sizeof(int64_t));
+    SegmentKernel<<<Blocks(count_), kThreads, 0, device_.stream()>>>(sorted_codes_, count_, starts_,
+                                                                     ends_);
+    if (!Check(gpu::LaunchStatus("SegmentKernel"))) return;
+    ClusterSumKernel<<<k, kThreads, 0, device_.stream()>>>(points_, dim_, sorted_order_, starts_,
+                                                           ends_, sums_);
+    if (!Check(gpu::LaunchStatus("ClusterSumKernel"))) return;
+    std::vector<int64_t> starts, ends;
+    if (!Check(gpu::ToHost(context_, starts_, k, &starts)) ||
+        !Check(gpu::ToHost(context_, ends_, k, &ends)) ||
+        !Check(gpu::ToHost(context_, sums_, k * dim_, sums))) {
+      return;
+    }
+    for (int64_t j = 0; j < k; ++j) (*counts)[j] = static_cast<double>(ends[j] - starts[j]);
+  }
+
+ private:
+  static absl::Status CudaStatus(cudaError_t error) {
+    if (error == cudaSuccess) return absl::OkStatus();
+    return absl::InternalError(
+        absl::StrCat("tf_matcomp: k-means on the GPU failed: ", cudaGetErrorString(error)));
+  }
+
+  bool Check(const absl::Status& status) {
+    status_.Update(status);  // keeps the first error
+    return status_.ok();
+  }
+
+  absl::Status Allocate(int64_t num_clusters) {
+    const int64_t values = num_clusters * dim_;
+    while ((int64_t{1} << end_bit_) < num_clusters) ++end_bit_;  // the codes' significant bits
+    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, count_, &distance_tensor_, &distance_));
+    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, count_, &codes_tensor_, &codes_));
+    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, count_, &previous_tensor_, &previous_));
+    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, count_, &sorted_codes_tensor_, &sorted_codes_));
+    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, count_, &order_tensor_, &order_));
+    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, count_, &sorted_order_tensor_, &sorted_order_));
+    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, dim_, &latest_tensor_, &latest_));
+    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, values, &centroids_tensor_, &centroids_));
+    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, values, &sums_tensor_, &sums_));
+    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, chunks_, &chunk_totals_tensor_, &chunk_totals_));
+    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, num_clusters, &starts_tensor_, &starts_));
+    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, num_clusters, &ends_tensor_, &ends_));
+    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, 1, &changed_tensor_, &changed_));
+    TF_RETURN_IF_ERROR(CudaStatus(
+        cub::DeviceRadixSort::SortPairs(nullptr, sort_temp_bytes_, codes_, sorted_codes_, order_,
+                                        sorted_order_, count_, 0, end_bit_, device_.stream())));
+    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, static_cast<int64_t>(sort_temp_bytes_),
+                                       &sort_temp_tensor_, &sort_temp_));
+    IotaKernel<<<Blocks(count_), kThreads, 0, device_.stream()>>>(count_, order_);
+    return gpu::LaunchStatus("IotaKernel");
+  }
+
+  OpKernelContext* const context_;
+  const GPUDevice& device_;
+  const T* const points_;
+  const int64_t count_, dim_, chunks_;
+  absl::Status status_;
+  bool seeded_ = false, assigned_ = false;
+  std::vector<double> host_chunk_, host_distance_;  // host_distance_: empty until TakeFarthest
+  int end_bit_ = 1;
+  size_t sort_temp_bytes_ = 0;
+  Tensor distance_tensor_, codes_tensor_, previous_tensor_, sorted_codes_tensor_, order_tensor_,
+      sorted_order_tensor_, latest_tensor_, centroids_tensor_, sums_tensor_, chunk_totals_tensor_,
+      starts_tensor_, ends_tensor_, changed_tensor_, sort_temp_tensor_;
+  double *distance_ = nullptr, *latest_ = nullptr, *centroids_ = nullptr, *sums_ = nullptr,
+         *chunk_totals_ = nullptr;
+  int32_t *codes_ = nullptr, *previous_ = nullptr, *sorted_codes_ = nullptr;
+  int64_t *order_ = nullptr, *sorted_order_ = nullptr, *starts_ = nullptr, *ends_ = nullptr;
+  int* changed_ = nullptr;
+  uint8_t* sort_temp_ = nullptr;
+};
+
 }  // namespace
 
 template <typename T>
@@ -207,13 +473,12 @@ struct KMeansQuantize<GPUDevice, T, Code> {
     const int64_t count = points.dimension(0), dim = points.dimension(1);
     const cudaStream_t stream = context->eigen_gpu_device().stream();
     std::vector<double> centroids;
-    std::vector<T> host_points;  // block_size > 1 only
     if (count > 0 && dim == 1) {
       TF_RETURN_IF_ERROR(FitScalar(context, points.data(), count, options, &centroids));
     } else if (count > 0) {
-      TF_RETURN_IF_ERROR(gpu::ToHost(context, points.data(), count * dim, &host_points));
-      centroids =
-          internal::FitVectors(host_points.data(), count, dim, options, TfParallelFor(context));
+      DeviceVectorBackend<T> backend(context, points.data(), count, dim, options.num_clusters);
+      centroids = internal::FitVectorsWith(backend, count, dim, options);
+      TF_RETURN_IF_ERROR(backend.status());
     }
     std::vector<T> host_codebook(codebook.size());
     centroids = internal::FinishCodebook(std::move(centroids), dim, options, host_codebook.data());
@@ -238,10 +503,9 @@ struct KMeansQuantize<GPUDevice, T, Code> {
     } else if (count > 0) {
       double* device_centroids = nullptr;
       TF_RETURN_IF_ERROR(gpu::ToDevice(context, centroids, &centroid_tensor, &device_centroids));
-      AssignVectorsKernel<<<Blocks(count), kThreads, 0, stream>>>(
-          points.data(), count, dim, device_centroids, static_cast<int64_t>(centroids.size()) / dim,
-          codes.data());
-      TF_RETURN_IF_ERROR(gpu::LaunchStatus("AssignVectorsKernel"));
+      TF_RETURN_IF_ERROR(LaunchAssign<T, Code>(
+          context->eigen_gpu_device(), points.data(), count, dim, device_centroids,
+          static_cast<int64_t>(centroids.size()) / dim, codes.data(), nullptr, nullptr, nullptr));
     }
     // The host buffers are freed on return: wait for the copies that read them.
     return gpu::Synchronize(context);
