@@ -26,8 +26,7 @@ class CpuBackend {
         dim_(dim),
         parallel_for_(parallel_for),
         seed_chunks_(FixedChunks(count, kPointsPerChunk, kMaxSeedChunks)),
-        distance_(count),
-        codes_(count) {}
+        distance_(count) {}
 
   bool ok() const { return true; }
 

@@ -79,7 +79,15 @@ absl::Status ToHost(tensorflow::OpKernelContext* context, const T* data, int64_t
                     std::vector<T>* values) {
   values->resize(count);
   if (count > 0) {
-    context->eigen_gpu_device().memcpyDeviceToHost(values->data(), data, count * sizeof(T));
+    // cudaMemcpyAsync itself, not Eigen's wrapper: that one drops the error (its check is an
+    // assert), and a failed copy would read as zeros.
+    const cudaError_t error =
+        cudaMemcpyAsync(values->data(), data, count * sizeof(T), cudaMemcpyDeviceToHost,
+                        context->eigen_gpu_device().stream());
+    if (error != cudaSuccess) {
+      return absl::InternalError(
+          absl::StrCat("tf_matcomp: copying from the GPU failed: ", cudaGetErrorString(error)));
+    }
   }
   return Synchronize(context);
 }

@@ -12,7 +12,7 @@
 // code) over DeviceVectorBackend below. Every pass over the points runs on the device: the
 // k-means++ distance update with per-chunk tree sums, the assignment (NearestCentroid, the CPU's
 // distance code, centroids cached in shared memory), and Lloyd's sums (a stable radix sort of
-// the points by code, then one block per cluster). The host draws (a few KB of chunk totals and
+// the points by code, then fixed slices of each cluster). The host draws (a few KB of chunk totals and
 // one chunk's distances per k-means++ step) and divides the k sums. The distances are direct
 // double sums over the block, not a GEMM: a block has a few values (the GEMM's inner dimension
 // would be block_size, memory-bound), and ‖x‖² − 2x·c + ‖c‖² cancels where points are close
@@ -62,9 +62,16 @@ __global__ void OutOfRangeKernel(const T* values, int64_t count, int* out_of_ran
 // Points per k-means++ chunk: one block's tree sum of their distances, and what the host copies
 // to draw within a chunk.
 constexpr int64_t kSeedChunkPoints = 4096;
-// Centroid values the assignment caches in (default, 48 KB of) shared memory; beyond, it reads
-// them through the caches.
+// Centroid values the assignment caches in shared memory: the 48 KB a launch may ask for without
+// opting in (AssignVectorsKernel has no static shared memory); beyond, it reads them through the
+// caches.
 constexpr int64_t kMaxCachedCentroidValues = int64_t{48 * 1024} / int64_t{sizeof(double)};
+
+// Lloyd's sums run in about this many blocks whatever k (SumSlices blocks per cluster), so that
+// a few clusters still fill the GPU.
+constexpr int64_t kSumBlocks = 1024;
+
+inline int64_t SumSlices(int64_t k) { return std::max<int64_t>(1, kSumBlocks / k); }
 
 struct Min {
   __device__ double operator()(double a, double b) const { return fmin(a, b); }
@@ -195,20 +202,22 @@ __global__ void SegmentKernel(const int32_t* sorted, int64_t count, int64_t* sta
   }
 }
 
-// One block per cluster: sums[j][d] over its points (order[starts[j] .. ends[j]), ascending
-// point index: the sort is stable) in a fixed tree.
+// Block (j, g), g < slices: partials[j][g][d] sums value d of cluster j's points at sorted
+// positions starts[j] + g·kThreads + t + r·slices·kThreads (r = 0, 1, ...; t the thread) in a
+// fixed tree; order[] lists each cluster's points by ascending index (the sort is stable). The
+// host adds a cluster's slices in order. The shape depends on k only.
 template <typename T>
 __global__ void ClusterSumKernel(const T* points, int64_t dim, const int64_t* order,
-                                 const int64_t* starts, const int64_t* ends, double* sums) {
+                                 const int64_t* starts, const int64_t* ends, double* partials) {
   __shared__ double shared[kThreads];
-  const int64_t j = blockIdx.x;
+  const int64_t j = blockIdx.x, g = blockIdx.y, slices = gridDim.y;
   for (int64_t d = 0; d < dim; ++d) {
     double total = 0;
-    for (int64_t m = starts[j] + threadIdx.x; m < ends[j]; m += kThreads) {
+    for (int64_t m = starts[j] + g * kThreads + threadIdx.x; m < ends[j]; m += slices * kThreads) {
       total += static_cast<double>(points[order[m] * dim + d]);
     }
     total = BlockReduce(total, shared, Sum());
-    if (threadIdx.x == 0) sums[j * dim + d] = total;
+    if (threadIdx.x == 0) partials[(j * slices + g) * dim + d] = total;
   }
 }
 
@@ -311,7 +320,7 @@ class DeviceVectorBackend {
     std::vector<double> totals;
     if (!ok()) return totals;
     device_.memcpyHostToDevice(latest_, latest, dim_ * sizeof(double));
-    SeedDistanceKernel<<<chunks_, kThreads, 0, device_.stream()>>>(
+    SeedDistanceKernel<<<static_cast<unsigned>(chunks_), kThreads, 0, device_.stream()>>>(
         points_, count_, dim_, latest_, !seeded_, distance_, chunk_totals_);
     seeded_ = true;
     host_distance_.clear();
@@ -324,6 +333,7 @@ class DeviceVectorBackend {
   int64_t ChunkBegin(int64_t chunk) const { return chunk * kSeedChunkPoints; }
 
   internal::WeightSpan ChunkDistances(int64_t chunk) {
+    if (!ok()) return {nullptr, 0};
     const int64_t begin = ChunkBegin(chunk);
     const int64_t size = std::min(kSeedChunkPoints, count_ - begin);
     Check(gpu::ToHost(context_, distance_ + begin, size, &host_chunk_));
@@ -333,6 +343,7 @@ class DeviceVectorBackend {
   int64_t TakeFarthest() {
     // Rare (a draw lost to rounding, an empty cluster): the distances are copied once, and
     // kept until they change.
+    if (!ok()) return 0;
     if (host_distance_.empty() &&
         !Check(gpu::ToHost(context_, distance_, count_, &host_distance_))) {
       return 0;
@@ -374,14 +385,23 @@ class DeviceVectorBackend {
     SegmentKernel<<<Blocks(count_), kThreads, 0, device_.stream()>>>(sorted_codes_, count_, starts_,
                                                                      ends_);
     if (!Check(gpu::LaunchStatus("SegmentKernel"))) return;
-    ClusterSumKernel<<<k, kThreads, 0, device_.stream()>>>(points_, dim_, sorted_order_, starts_,
-                                                           ends_, sums_);
+    const int64_t slices = SumSlices(k);
+    const dim3 grid(static_cast<unsigned>(k), static_cast<unsigned>(slices));
+    ClusterSumKernel<<<grid, kThreads, 0, device_.stream()>>>(points_, dim_, sorted_order_, starts_,
+                                                              ends_, partials_);
     if (!Check(gpu::LaunchStatus("ClusterSumKernel"))) return;
     std::vector<int64_t> starts, ends;
     if (!Check(gpu::ToHost(context_, starts_, k, &starts)) ||
         !Check(gpu::ToHost(context_, ends_, k, &ends)) ||
-        !Check(gpu::ToHost(context_, sums_, k * dim_, sums))) {
+        !Check(gpu::ToHost(context_, partials_, k * slices * dim_, &host_partials_))) {
       return;
+    }
+    for (int64_t j = 0; j < k; ++j) {
+      for (int64_t d = 0; d < dim_; ++d) {
+        double total = 0;
+        for (int64_t g = 0; g < slices; ++g) total += host_partials_[(j * slices + g) * dim_ + d];
+        (*sums)[j * dim_ + d] = total;
+      }
     }
     for (int64_t j = 0; j < k; ++j) (*counts)[j] = static_cast<double>(ends[j] - starts[j]);
   }
@@ -409,7 +429,8 @@ class DeviceVectorBackend {
     TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, count_, &sorted_order_tensor_, &sorted_order_));
     TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, dim_, &latest_tensor_, &latest_));
     TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, values, &centroids_tensor_, &centroids_));
-    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, values, &sums_tensor_, &sums_));
+    TF_RETURN_IF_ERROR(
+        gpu::DeviceTemp(context_, values * SumSlices(num_clusters), &partials_tensor_, &partials_));
     TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, chunks_, &chunk_totals_tensor_, &chunk_totals_));
     TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, num_clusters, &starts_tensor_, &starts_));
     TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, num_clusters, &ends_tensor_, &ends_));
@@ -429,13 +450,14 @@ class DeviceVectorBackend {
   const int64_t count_, dim_, chunks_;
   absl::Status status_;
   bool seeded_ = false, assigned_ = false;
-  std::vector<double> host_chunk_, host_distance_;  // host_distance_: empty until TakeFarthest
+  std::vector<double> host_chunk_, host_distance_,
+      host_partials_;  // host_distance_: see TakeFarthest
   int end_bit_ = 1;
   size_t sort_temp_bytes_ = 0;
   Tensor distance_tensor_, codes_tensor_, previous_tensor_, sorted_codes_tensor_, order_tensor_,
-      sorted_order_tensor_, latest_tensor_, centroids_tensor_, sums_tensor_, chunk_totals_tensor_,
-      starts_tensor_, ends_tensor_, changed_tensor_, sort_temp_tensor_;
-  double *distance_ = nullptr, *latest_ = nullptr, *centroids_ = nullptr, *sums_ = nullptr,
+      sorted_order_tensor_, latest_tensor_, centroids_tensor_, partials_tensor_,
+      chunk_totals_tensor_, starts_tensor_, ends_tensor_, changed_tensor_, sort_temp_tensor_;
+  double *distance_ = nullptr, *latest_ = nullptr, *centroids_ = nullptr, *partials_ = nullptr,
          *chunk_totals_ = nullptr;
   int32_t *codes_ = nullptr, *previous_ = nullptr, *sorted_codes_ = nullptr;
   int64_t *order_ = nullptr, *sorted_order_ = nullptr, *starts_ = nullptr, *ends_ = nullptr;

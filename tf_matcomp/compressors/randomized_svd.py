@@ -2,19 +2,21 @@
 
 For A [m, n] and rank k, with a sketch of l = k + p columns:
 
-    Q ← orth(A·Ω)                        Ω [n, l] Gaussian, regenerated from the seed
-    repeat POWER_ITERATIONS times:       Q ← orth(A·(Aᵀ·Q))          subspace iteration
+    Y ← A·Ω                              Ω [n, l] Gaussian, regenerated from the seed
+    repeat POWER_ITERATIONS times:       Y ← A·(Aᵀ·orth(Y))          subspace iteration
+    Q = qr(Y)                            Householder: exactly orthonormal
     Z = Aᵀ·Q  [n, l]                     so QᵀA = Zᵀ
     ZᵀZ = W Λ Wᵀ (l × l eigh)            Rayleigh–Ritz: the top k of Λ are s_k²
     U_k = Q·W_k,  S_k V_kᵀ = (Z·W_k)ᵀ
 
-Every product with A is a GEMM; the factorisations are of l × l matrices only. That is what makes
-it fast: an SVD or a Householder QR of the tall m × l sketch is level-2-bound LAPACK, which is slow
-on few cores and collapses when its threads compete with TensorFlow's (profiled: a NumPy SVD of a
+Every product with A is a GEMM; but for one Householder QR of the final basis, the factorisations
+are of l × l matrices. That is what makes it fast: an SVD or a QR of the tall m × l sketch at
+every step is level-2-bound LAPACK, which is slow on few cores and collapses when its threads compete with TensorFlow's (profiled: a NumPy SVD of a
 768 × 2048 sketch took 4 s with 2 threads beside TF, 0.4 s with one). The intermediate bases are
 orthonormalised by a shifted Cholesky QR (a Gram GEMM, an l × l float64 Cholesky, a GEMM): the
 subspace only needs to stay well conditioned between iterations. The final basis takes one
-Householder QR, so the projection Q·Qᵀ·A is exact to rounding even for rank-deficient A.
+Householder QR, so the projection Q·Qᵀ·A is exact to rounding even for rank-deficient A; it
+works on Y itself (a Cholesky QR before it would change nothing but the time).
 
 Written once in TF ops: the TF path calls it directly (graph, tf.function, XLA), the NumPy path
 runs it eagerly (or, inside a TF1 graph, in a private graph and session) — same numbers from both.
@@ -78,10 +80,10 @@ def randomized_svd(
         )
     x = tf.cast(a, _compute_dtype(a.dtype))
     sketch = tf.random.stateless_normal([n, width], seed=[seed, 0], dtype=x.dtype)
-    q = _cholesky_orthonormal(tf.matmul(x, sketch))
+    y = tf.matmul(x, sketch)
     for _ in range(power_iterations):
-        q = _cholesky_orthonormal(tf.matmul(x, tf.matmul(x, q, transpose_a=True)))
-    q, _ = tf.linalg.qr(q)  # exactly orthonormal: Q·Qᵀ·A is a projection
+        y = tf.matmul(x, tf.matmul(x, _cholesky_orthonormal(y), transpose_a=True))
+    q, _ = tf.linalg.qr(y)  # exactly orthonormal: Q·Qᵀ·A is a projection
     z = tf.matmul(x, q, transpose_a=True)  # Aᵀ·Q, so QᵀA = Zᵀ
     # In the compute dtype: float64 doubled the eigh's time, the largest single cost at large l,
     # for the same error; the singular values come from the norms below, not from Λ.
