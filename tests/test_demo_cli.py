@@ -135,6 +135,28 @@ def test_cli_compress_and_info(saved_mlp, tmp_path, capsys):
     assert "stripped" in info and "low_rank" in info and "logits" in info
 
 
+def test_cli_tflite_writes_builtin_ops_of_the_stripped_model(saved_mlp, tmp_path, capsys):
+    model, path = saved_mlp
+    compressed = str(tmp_path / "compressed.keras")
+    args = ["compress", path, "--rank", "400", "--keep-training-form", "-o", compressed]
+    assert cli.main(args) == 0
+    out = str(tmp_path / "m.tflite")
+    assert cli.main(["tflite", compressed, "-o", out]) == 0
+    assert "saved" in capsys.readouterr().out
+    interpreter = tf.lite.Interpreter(model_path=out)
+    interpreter.allocate_tensors()
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert not any("FLEX" in op or "CUSTOM" in op for op in ops), ops
+    x = np.random.default_rng(2).standard_normal((1, 64)).astype(np.float32)
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    stripped = tf.keras.models.load_model(compressed)
+    np.testing.assert_allclose(got, stripped(x).numpy(), rtol=1e-4, atol=1e-4)
+    assert cli.main(["tflite", compressed, "-o", str(tmp_path / "m.bin")]) == 1
+    assert "must end in .tflite" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("case", ["missing", "not_keras", "corrupt", "no_eligible"])
 def test_cli_errors_are_one_line_and_nonzero(case, tmp_path, capsys):
     path = str(tmp_path / "model.keras")

@@ -170,6 +170,41 @@ def test_stripped_simhash_kind_converts_with_builtins_smaller_and_equal(name, tm
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * scale)
 
 
+def _tensor_names(flatbuffer: bytes) -> list:
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(flatbuffer))
+    return [t.name for subgraph in model.subgraphs for t in subgraph.tensors if t.name]
+
+
+@pytest.mark.parametrize("spec", ["compression_option=2,rank=50", "compression_option=1,rank=400"])
+def test_to_tflite_strips_converts_with_builtins_and_drops_the_names(spec, tmp_path, rng):
+    inputs = tf.keras.Input((256,))
+    dense = tf.keras.Model(inputs, tf.keras.layers.Dense(256, name="out")(inputs))
+    compressed = _one_shot(dense, spec)  # still in training form: to_tflite strips it
+    stripped = mk.strip_compression(compressed)
+    path = str(tmp_path / "m.tflite")
+    flatbuffer = mk.to_tflite(compressed, path)
+    assert open(path, "rb").read() == flatbuffer
+    plain = contract.exported_tflite(stripped, str(tmp_path / "plain"))
+    assert _tensor_names(plain) and not _tensor_names(flatbuffer)
+    assert len(flatbuffer) < len(plain)
+    x = rng.standard_normal((3, 256)).astype(np.float32)
+    got, ops = contract.run_tflite(flatbuffer, x)
+    assert not any("FLEX" in op or "CUSTOM" in op for op in ops), ops
+    np.testing.assert_allclose(got, stripped(x).numpy(), rtol=1e-4, atol=1e-4)
+    runner = tf.lite.Interpreter(model_content=flatbuffer).get_signature_runner()
+    (name,) = runner.get_input_details()
+    (output,) = runner(**{name: x}).values()
+    np.testing.assert_array_equal(output, got)
+
+
+def test_to_tflite_refuses_a_missing_directory(tmp_path):
+    model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="`path`.*does not exist"):
+        mk.to_tflite(model, str(tmp_path / "no" / "m.tflite"))
+
+
 def test_export_of_training_form_refuses_with_a_message(tmp_path):
     dense = tf.keras.Sequential([tf.keras.Input((8,)), tf.keras.layers.Dense(4, name="d")])
     compressed = mk.compress_model(dense, "compression_option=1,rank=200")

@@ -2,6 +2,7 @@
 
     tf-matcomp compress MODEL.keras --method lowrank --ratio 4 -o OUT.keras
     tf-matcomp info MODEL.keras
+    tf-matcomp tflite MODEL.keras -o OUT.tflite
 
 `compress` replaces the chosen layers (every compressible one by default: Dense, EinsumDense,
 Embedding, Conv1D/2D/3D, DepthwiseConv2D, SeparableConv2D) by their compressed form, computed
@@ -13,7 +14,9 @@ hparam instead. A layer that would grow is an error unless `--force`.
 `info` lists every layer with a kernel and how it is stored; its rel.err column is
 ‖A − Â‖ / ‖A‖ against the dense kernel A a training-form layer keeps (once alpha is 0, A is
 frozen where the factors were computed from it, so the figure then shows how far fine-tuning
-moved the factors, not an error of the model). Errors print one line on stderr and exit with
+moved the factors, not an error of the model). `tflite` writes the model (stripped first
+when it is in training form) as a `.tflite` of TFLite builtin ops without tensor names
+(`tf_matcomp.keras.to_tflite`). Errors print one line on stderr and exit with
 status 1 (2 for a bad command line). Also runs as `python -m tf_matcomp.cli`.
 
 TensorFlow is imported only once a command runs: `--help` and command-line errors are fast
@@ -130,6 +133,12 @@ def _parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="show which layers are compressed and how")
     info.add_argument("model", metavar="MODEL.keras")
+
+    tflite = commands.add_parser(
+        "tflite", help="convert a model (stripped first) to .tflite with builtin ops only"
+    )
+    tflite.add_argument("model", metavar="MODEL.keras")
+    tflite.add_argument("-o", "--output", required=True, metavar="OUT.tflite")
     return parser
 
 
@@ -235,11 +244,25 @@ def _info(args) -> None:
     )
 
 
+def _tflite(args) -> None:
+    _check_model_path(args.model)
+    if not args.output.endswith(".tflite"):
+        raise CliError(f"-o {args.output}: the output must end in .tflite")
+    model = _load(args.model)
+    from tf_matcomp import keras as matcomp_keras
+
+    try:
+        flatbuffer = matcomp_keras.to_tflite(model, args.output)
+    except ValueError as error:
+        raise CliError(str(error)) from error
+    print(f"saved {args.output}: {len(flatbuffer)} bytes, TFLite builtin ops only")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the `tf-matcomp` console script; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        {"compress": _compress, "info": _info}[args.command](args)
+        {"compress": _compress, "info": _info, "tflite": _tflite}[args.command](args)
     except CliError as error:
         print(f"tf-matcomp {args.command}: error: {error}", file=sys.stderr)
         return 1

@@ -12,8 +12,8 @@
 // code) over DeviceVectorBackend below. Every pass over the points runs on the device: the
 // k-means++ distance update with per-chunk tree sums, the assignment (NearestCentroid, the CPU's
 // distance code, centroids cached in shared memory), and Lloyd's sums (a stable radix sort of
-// the points by code, then fixed slices of each cluster). The host draws (a few KB of chunk totals and
-// one chunk's distances per k-means++ step) and divides the k sums. The distances are direct
+// the points by code, then fixed slices of each cluster). The host draws (a few KB of chunk totals
+// and one chunk's distances per k-means++ step) and divides the k sums. The distances are direct
 // double sums over the block, not a GEMM: a block has a few values (the GEMM's inner dimension
 // would be block_size, memory-bound), and ‖x‖² − 2x·c + ‖c‖² cancels where points are close
 // to a centroid, which is where the argmin decides.

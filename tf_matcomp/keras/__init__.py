@@ -39,6 +39,7 @@ from tf_matcomp.keras.report import (
 )
 from tf_matcomp.keras.strip import strip_compression
 from tf_matcomp.keras.sublayer_holders import NotReloadableWarning
+from tf_matcomp.keras.tflite import to_tflite
 from tf_matcomp.keras.stripped_layers import STRIPPED_CLASSES, StrippedConv2D, StrippedDense
 
 
@@ -77,4 +78,5 @@ __all__ = [
     "format_report",
     "model_size",
     "strip_compression",
+    "to_tflite",
 ]
