@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # One-command GPU check, for a fresh Linux machine with an NVIDIA GPU and only package registries
 # reachable: makes its own venv with the CUDA build of TensorFlow 2.21, builds the op library with
-# its GPU kernels (nvcc from NVIDIA's CUDA 12 pip wheels, matching TF's CUDA 12 runtime), runs the
+# its GPU kernels (the machine's nvcc, or NVIDIA's CUDA 13 pip toolkit), runs the
 # GPU tests and the GPU benchmark, and prints one table. Exits non-zero on any failure.
 #   TF_MATCOMP_GPU_VENV  the venv (default: build/gpu_check/venv, ignored by git and Bazel;
 #                        reused when present)
 #   PYTHON               the Python that creates it (default: python3)
-#   TF_MATCOMP_NVCC      use this nvcc instead of the pip one (its CUDA major must be TF's, 12)
+#   TF_MATCOMP_NVCC      use this nvcc (default: nvcc on PATH or in $CUDA_HOME/bin, else NVIDIA's
+#                        CUDA 13 pip wheels; the driver must support its CUDA major)
 #   GPU_CHECK_QUICK=1    small benchmark sizes
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,52 +35,48 @@ PY="$VENV/bin/python"
 grep -v '^tensorflow-cpu' requirements-dev.txt > "$VENV/requirements-gpu.txt"
 "$PY" -m pip install -q --disable-pip-version-check "tensorflow[and-cuda]==2.21.*" \
   -r "$VENV/requirements-gpu.txt"
-# nvcc and the CCCL headers (cuda_fp16.h needs <nv/target>) of the very CUDA 12 release whose
-# runtime TF's extra installed, so that headers, compiler and runtime agree.
-CUDA_RELEASE="$("$PY" -m pip show nvidia-cuda-runtime-cu12 | sed -n 's/^Version: \([0-9]*\.[0-9]*\).*/\1/p')"
-if [ -z "$CUDA_RELEASE" ]; then
-  echo "gpu_check: tensorflow[and-cuda] installed no nvidia-cuda-runtime-cu12" >&2
-  exit 1
-fi
-PIP=("$PY" -m pip install -q --disable-pip-version-check)
-"${PIP[@]}" "nvidia-cuda-nvcc-cu12==$CUDA_RELEASE.*"
-# CCCL is headers only; take the nearest release when this one has no wheel.
-"${PIP[@]}" "nvidia-cuda-cccl-cu12==$CUDA_RELEASE.*" || "${PIP[@]}" nvidia-cuda-cccl-cu12
 
-# The pip CUDA layout: nvidia/cuda_nvcc (nvcc), nvidia/cuda_runtime (headers, libcudart.so.12),
-# nvidia/cuda_cccl (headers). Printed as shell assignments, one per line.
-CUDA_PATHS="$("$PY" - <<'PYEOF'
-import os
-import nvidia
-roots = list(nvidia.__path__)
-def find(*parts):
-    for root in roots:
-        path = os.path.join(root, *parts)
-        if os.path.exists(path):
-            return path
-    return ""
-includes = [find(name, "include") for name in ("cuda_runtime", "cuda_nvcc", "cuda_cccl")]
-print("PIP_NVCC=" + find("cuda_nvcc", "bin", "nvcc"))
-print("PIP_CUDA_INCLUDE=" + os.pathsep.join(p for p in includes if p))
-print("PIP_CUDA_LIB=" + find("cuda_runtime", "lib"))
-PYEOF
-)"
-PIP_NVCC="$(sed -n 's/^PIP_NVCC=//p' <<<"$CUDA_PATHS")"
-PIP_CUDA_INCLUDE="$(sed -n 's/^PIP_CUDA_INCLUDE=//p' <<<"$CUDA_PATHS")"
-PIP_CUDA_LIB="$(sed -n 's/^PIP_CUDA_LIB=//p' <<<"$CUDA_PATHS")"
-if [ -z "${TF_MATCOMP_NVCC:-}" ]; then  # the pip toolkit: headers and cudart from its wheels
-  export TF_MATCOMP_NVCC="$PIP_NVCC"
-  export TF_MATCOMP_CUDA_INCLUDE="$PIP_CUDA_INCLUDE"
-  export TF_MATCOMP_CUDA_LIB="$PIP_CUDA_LIB"
+step "nvcc"
+# TF_MATCOMP_NVCC, else a CUDA toolkit's nvcc (PATH, $CUDA_HOME/bin), else NVIDIA's CUDA
+# $PIP_CUDA_RELEASE pip wheels: nvidia-cuda-nvcc, -crt, -runtime, -cccl and nvidia-nvvm together are
+# a toolkit under nvidia/cu13 (nvcc, headers, libcudart_static.a). The CUDA 12 wheels that TF's extra installs
+# carry ptxas but no nvcc, in every 12.x release. The kernels link their toolkit's cudart
+# statically, beside TF's own CUDA 12 runtime, so the driver must support that toolkit's CUDA
+# major: checked below.
+PIP_CUDA_RELEASE=13.0
+if [ -z "${TF_MATCOMP_NVCC:-}" ]; then
+  TF_MATCOMP_NVCC="$(command -v nvcc || true)"
+fi
+if [ -z "$TF_MATCOMP_NVCC" ] && [ -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ]; then
+  TF_MATCOMP_NVCC="${CUDA_HOME:-/usr/local/cuda}/bin/nvcc"
+fi
+if [ -z "$TF_MATCOMP_NVCC" ]; then
+  # Every part pinned: nvidia-cuda-nvcc asks for nvvm and crt unpinned, and a newer nvvm writes
+  # PTX that this ptxas refuses.
+  "$PY" -m pip install -q --disable-pip-version-check \
+    "nvidia-cuda-nvcc==$PIP_CUDA_RELEASE.*" "nvidia-nvvm==$PIP_CUDA_RELEASE.*" \
+    "nvidia-cuda-crt==$PIP_CUDA_RELEASE.*" "nvidia-cuda-runtime==$PIP_CUDA_RELEASE.*" \
+    "nvidia-cuda-cccl==$PIP_CUDA_RELEASE.*"
+  TF_MATCOMP_NVCC="$("$PY" -c 'import glob, nvidia, os
+found = [p for root in nvidia.__path__ for p in glob.glob(os.path.join(root, "cu*", "bin", "nvcc"))]
+print(found[0] if found else "")')"
 fi
 if [ -z "$TF_MATCOMP_NVCC" ] || [ ! -x "$TF_MATCOMP_NVCC" ]; then
-  echo "gpu_check: no nvcc (pip nvidia-cuda-nvcc-cu12 has none here); set TF_MATCOMP_NVCC" >&2
+  echo "gpu_check: no nvcc found or installed; set TF_MATCOMP_NVCC" >&2
   exit 1
 fi
-# ptxas and friends sit beside the pip nvcc.
+export TF_MATCOMP_NVCC
+# ptxas and friends sit beside nvcc.
 PATH="$(dirname "$TF_MATCOMP_NVCC"):$PATH"
 export PATH
 "$TF_MATCOMP_NVCC" --version | tail -n 2
+NVCC_MAJOR="$("$TF_MATCOMP_NVCC" --version | sed -n 's/.*release \([0-9]*\)\..*/\1/p')"
+DRIVER_MAJOR="$(nvidia-smi | sed -n 's/.*CUDA Version: *\([0-9]*\)\..*/\1/p' | head -n 1)"
+if [ -n "$DRIVER_MAJOR" ] && [ -n "$NVCC_MAJOR" ] && [ "$DRIVER_MAJOR" -lt "$NVCC_MAJOR" ]; then
+  echo "gpu_check: the driver supports CUDA $DRIVER_MAJOR, nvcc is CUDA $NVCC_MAJOR; set" \
+    "TF_MATCOMP_NVCC to an nvcc of CUDA <= $DRIVER_MAJOR" >&2
+  exit 1
+fi
 
 step "building the op library with GPU kernels (TF_MATCOMP_CUDA=1)"
 TF_MATCOMP_CUDA=1 "$PY" setup.py -q build_ext --build-lib "$BUILD/lib" --build-temp "$BUILD/temp"
