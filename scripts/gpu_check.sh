@@ -80,10 +80,13 @@ fi
 
 step "building the op library with GPU kernels (TF_MATCOMP_CUDA=1)"
 TF_MATCOMP_CUDA=1 "$PY" setup.py -q build_ext --build-lib "$BUILD/lib" --build-temp "$BUILD/temp"
-LIBRARY="$(ls "$BUILD"/lib/tf_matcomp/_matcomp_ops*.so)"
-export TF_MATCOMP_OPS_LIBRARY="$LIBRARY"
 export PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export TF_CPP_MIN_LOG_LEVEL=2
+# The build holds one library per ISA level (tf_matcomp/_isa.py): the one the loader would take.
+TF_MATCOMP_OPS_LIBRARY="$("$PY" -c 'import sys
+from tf_matcomp.ops import _loader
+print(_loader.library_in(sys.argv[1]) or "")' "$BUILD/lib/tf_matcomp")"
+export TF_MATCOMP_OPS_LIBRARY
 
 step "loading it"
 "$PY" - <<'PYEOF'

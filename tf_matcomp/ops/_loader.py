@@ -36,25 +36,27 @@ class NativeLibrary(NamedTuple):
     gpu_kernels: bool = False
 
 
-def variant_path(level: str) -> str:
-    """Where a portable build puts the op library built for ISA `level` (see `_isa`)."""
-    return os.path.join(_PACKAGE_DIR, _isa.ops_library_file(level))
+def variant_path(level: str, folder: Optional[str] = None) -> str:
+    """Where a portable build puts the op library built for ISA `level` (see `_isa`), in
+    `folder` (default: the package's)."""
+    return os.path.join(folder or _PACKAGE_DIR, _isa.ops_library_file(level))
+
+
+def library_in(folder: str) -> Optional[str]:
+    """The op library a build left in `folder`: its variant for the best ISA level this CPU
+    runs, else the baseline build; None when there is neither."""
+    for level in _isa.preferred_levels():
+        if os.path.exists(variant_path(level, folder)):
+            return variant_path(level, folder)
+    variants = {variant_path(level, folder) for level in _isa.VARIANT_LEVELS}
+    candidates = sorted(
+        path for path in glob.glob(os.path.join(folder, "_matcomp_ops*.so")) if path not in variants
+    )
+    return candidates[0] if candidates else None
 
 
 def _find_library() -> Optional[str]:
-    explicit = os.environ.get(LIBRARY_PATH_ENV)
-    if explicit:
-        return explicit
-    for level in _isa.preferred_levels():
-        if os.path.exists(variant_path(level)):
-            return variant_path(level)
-    variants = {variant_path(level) for level in _isa.VARIANT_LEVELS}
-    candidates = sorted(
-        path
-        for path in glob.glob(os.path.join(_PACKAGE_DIR, "_matcomp_ops*.so"))
-        if path not in variants
-    )
-    return candidates[0] if candidates else None
+    return os.environ.get(LIBRARY_PATH_ENV) or library_in(_PACKAGE_DIR)
 
 
 def _read_marker(library_path: str, marker: "re.Pattern[bytes]") -> Optional[str]:
