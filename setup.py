@@ -414,6 +414,7 @@ class BuildNative(build_ext):
                 "-I" + sysconfig.get_paths()["include"],
             ]
             + _tf_compile_flags(tf)
+            + QUIET_TF_HEADERS
         )
         module_source = os.path.join(HERE, "cc", "python", "module.cc")
         bindings = [s for s in ext.sources if not _is_hot(s) and s != module_source]
