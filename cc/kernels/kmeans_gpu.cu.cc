@@ -191,29 +191,29 @@ __global__ void IotaKernel(int64_t count, int64_t* values) {
   MATCOMP_GRID_STRIDE(i, count) { values[i] = i; }
 }
 
-// [starts[j], ends[j]) = the positions of code j in the sorted codes (both 0 when j is absent:
-// the caller zeroes them).
-__global__ void SegmentKernel(const int32_t* sorted, int64_t count, int64_t* starts,
-                              int64_t* ends) {
+// [bounds[2j], bounds[2j + 1]) = the positions of code j in the sorted codes (both 0 when j is
+// absent: the caller zeroes them). One array, so that one copy brings both to the host.
+__global__ void SegmentKernel(const int32_t* sorted, int64_t count, int64_t* bounds) {
   MATCOMP_GRID_STRIDE(p, count) {
     const int32_t code = sorted[p];
-    if (p == 0 || sorted[p - 1] != code) starts[code] = p;
-    if (p == count - 1 || sorted[p + 1] != code) ends[code] = p + 1;
+    if (p == 0 || sorted[p - 1] != code) bounds[2 * code] = p;
+    if (p == count - 1 || sorted[p + 1] != code) bounds[2 * code + 1] = p + 1;
   }
 }
 
 // Block (j, g), g < slices: partials[j][g][d] sums value d of cluster j's points at sorted
-// positions starts[j] + g·kThreads + t + r·slices·kThreads (r = 0, 1, ...; t the thread) in a
+// positions bounds[2j] + g·kThreads + t + r·slices·kThreads (r = 0, 1, ...; t the thread) in a
 // fixed tree; order[] lists each cluster's points by ascending index (the sort is stable). The
 // host adds a cluster's slices in order. The shape depends on k only.
 template <typename T>
 __global__ void ClusterSumKernel(const T* points, int64_t dim, const int64_t* order,
-                                 const int64_t* starts, const int64_t* ends, double* partials) {
+                                 const int64_t* bounds, double* partials) {
   __shared__ double shared[kThreads];
   const int64_t j = blockIdx.x, g = blockIdx.y, slices = gridDim.y;
   for (int64_t d = 0; d < dim; ++d) {
     double total = 0;
-    for (int64_t m = starts[j] + g * kThreads + threadIdx.x; m < ends[j]; m += slices * kThreads) {
+    for (int64_t m = bounds[2 * j] + g * kThreads + threadIdx.x; m < bounds[2 * j + 1];
+         m += slices * kThreads) {
       total += static_cast<double>(points[order[m] * dim + d]);
     }
     total = BlockReduce(total, shared, Sum());
@@ -380,19 +380,17 @@ class DeviceVectorBackend {
             end_bit_, device_.stream())))) {
       return;
     }
-    device_.memset(starts_, 0, k * sizeof(int64_t));
-    device_.memset(ends_, 0, k * sizeof(int64_t));
-    SegmentKernel<<<Blocks(count_), kThreads, 0, device_.stream()>>>(sorted_codes_, count_, starts_,
-                                                                     ends_);
+    device_.memset(bounds_, 0, 2 * k * sizeof(int64_t));
+    SegmentKernel<<<Blocks(count_), kThreads, 0, device_.stream()>>>(sorted_codes_, count_,
+                                                                     bounds_);
     if (!Check(gpu::LaunchStatus("SegmentKernel"))) return;
     const int64_t slices = SumSlices(k);
     const dim3 grid(static_cast<unsigned>(k), static_cast<unsigned>(slices));
-    ClusterSumKernel<<<grid, kThreads, 0, device_.stream()>>>(points_, dim_, sorted_order_, starts_,
-                                                              ends_, partials_);
+    ClusterSumKernel<<<grid, kThreads, 0, device_.stream()>>>(points_, dim_, sorted_order_, bounds_,
+                                                              partials_);
     if (!Check(gpu::LaunchStatus("ClusterSumKernel"))) return;
-    std::vector<int64_t> starts, ends;
-    if (!Check(gpu::ToHost(context_, starts_, k, &starts)) ||
-        !Check(gpu::ToHost(context_, ends_, k, &ends)) ||
+    std::vector<int64_t> bounds;
+    if (!Check(gpu::ToHost(context_, bounds_, 2 * k, &bounds)) ||
         !Check(gpu::ToHost(context_, partials_, k * slices * dim_, &host_partials_))) {
       return;
     }
@@ -403,7 +401,8 @@ class DeviceVectorBackend {
         (*sums)[j * dim_ + d] = total;
       }
     }
-    for (int64_t j = 0; j < k; ++j) (*counts)[j] = static_cast<double>(ends[j] - starts[j]);
+    for (int64_t j = 0; j < k; ++j)
+      (*counts)[j] = static_cast<double>(bounds[2 * j + 1] - bounds[2 * j]);
   }
 
  private:
@@ -432,8 +431,7 @@ class DeviceVectorBackend {
     TF_RETURN_IF_ERROR(
         gpu::DeviceTemp(context_, values * SumSlices(num_clusters), &partials_tensor_, &partials_));
     TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, chunks_, &chunk_totals_tensor_, &chunk_totals_));
-    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, num_clusters, &starts_tensor_, &starts_));
-    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, num_clusters, &ends_tensor_, &ends_));
+    TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, 2 * num_clusters, &bounds_tensor_, &bounds_));
     TF_RETURN_IF_ERROR(gpu::DeviceTemp(context_, 1, &changed_tensor_, &changed_));
     TF_RETURN_IF_ERROR(CudaStatus(
         cub::DeviceRadixSort::SortPairs(nullptr, sort_temp_bytes_, codes_, sorted_codes_, order_,
@@ -456,11 +454,11 @@ class DeviceVectorBackend {
   size_t sort_temp_bytes_ = 0;
   Tensor distance_tensor_, codes_tensor_, previous_tensor_, sorted_codes_tensor_, order_tensor_,
       sorted_order_tensor_, latest_tensor_, centroids_tensor_, partials_tensor_,
-      chunk_totals_tensor_, starts_tensor_, ends_tensor_, changed_tensor_, sort_temp_tensor_;
+      chunk_totals_tensor_, bounds_tensor_, changed_tensor_, sort_temp_tensor_;
   double *distance_ = nullptr, *latest_ = nullptr, *centroids_ = nullptr, *partials_ = nullptr,
          *chunk_totals_ = nullptr;
   int32_t *codes_ = nullptr, *previous_ = nullptr, *sorted_codes_ = nullptr;
-  int64_t *order_ = nullptr, *sorted_order_ = nullptr, *starts_ = nullptr, *ends_ = nullptr;
+  int64_t *order_ = nullptr, *sorted_order_ = nullptr, *bounds_ = nullptr;
   int* changed_ = nullptr;
   uint8_t* sort_temp_ = nullptr;
 };
