@@ -129,6 +129,17 @@ def test_simhash_bit_exact_with_native_op(rng, dtype, scale):
     np.testing.assert_array_equal(restored, tf_restored.numpy())
 
 
+def test_simhash_bit_exact_with_native_op_over_changing_row_counts(rng):
+    """The kernel keeps RᵀR between calls; `_core` forms it on every call: the same bits, also
+    when the kernel's row count changes and comes back."""
+    matrices = [rng.standard_normal((rows, 70)).astype(np.float32) for rows in (90, 60)]
+    for a in [matrices[0], matrices[0], matrices[1], matrices[0]]:
+        signs, scales = _core.simhash_compress(a, 24, seed=5)
+        tf_signs, tf_scales = ops.simhash_compress(a, 24, seed=5, implementation="native")
+        np.testing.assert_array_equal(signs, tf_signs.numpy())
+        np.testing.assert_array_equal(scales, tf_scales.numpy())
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_simhash_projection_matches_native_and_composite(dtype):
     projection = _core.simhash_projection(33, 12, seed=7, dtype=dtype)

@@ -266,6 +266,29 @@ def test_native_results_do_not_depend_on_thread_count(tmp_path):
     assert len(outputs[0]) > 0 and outputs[0] == outputs[1]
 
 
+@pytest.mark.parametrize("mode", ["eager", "function"])
+def test_compress_after_other_row_counts_uses_their_own_projection(implementation, mode, rng):
+    """The CPU kernel keeps RᵀR between calls (it depends on the row count, seed and bit count
+    only): one kernel given a sequence of row counts, repeated and alternating, must match the
+    oracle on each call and repeat each matrix's first result bit for bit."""
+    fn = lambda a: ops.simhash_compress(a, 48, seed=5, implementation=implementation)  # noqa: E731
+    if mode == "function":
+        fn = tf.function(fn, input_signature=[tf.TensorSpec([None, None], tf.float32)])
+    matrices = [rng.standard_normal(shape).astype(np.float32) for shape in [(160, 200), (96, 200)]]
+    matrices.append(matrices[0][:, :120].copy())  # the first row count again, other columns
+    first = {}
+    for index in [0, 0, 1, 1, 2, 0, 1, 2]:
+        a = matrices[index]
+        signs, scales = (t.numpy() for t in fn(tf.constant(a)))
+        m, n = a.shape
+        r = oracle_projection(m, 48, 5, np.float64)
+        expected = oracle_scales(a, r, unpack(signs, n), "least_squares")
+        np.testing.assert_allclose(scales, expected, rtol=2e-5)
+        first.setdefault(index, (signs, scales))
+        np.testing.assert_array_equal(signs, first[index][0])
+        np.testing.assert_array_equal(scales, first[index][1])
+
+
 # ---------------------------------------------------------------- sizes and bad input
 @pytest.mark.parametrize("m,n", [(0, 5), (5, 0), (0, 0), (0, 9)])
 def test_zero_sized_inputs(implementation, m, n):

@@ -40,6 +40,9 @@ inline constexpr int64_t kMaxSimhashTileScratch = int64_t{1} << 26;
 // in row panels and Rᵀ·A formed for groups of column tiles of at most this many elements each
 // (64 MiB of float32), so scratch follows the inputs and outputs, not rows · num_bits.
 inline constexpr int64_t kSimhashPanelElements = int64_t{1} << 24;
+// A SimhashCompress CPU kernel keeps its projection's Gram matrix Rᵀ R between calls up to
+// this many entries (16 MiB of float32: num_bits <= 2048).
+inline constexpr int64_t kMaxCachedGramElements = int64_t{1} << 22;
 // The structured ("hadamard") projection transforms tiles of at most this many elements, so
 // that a tile stays in the L2 cache through the log2(L) butterfly passes.
 inline constexpr int64_t kHadamardTileElements = int64_t{1} << 17;

@@ -22,6 +22,7 @@ void ForEachConstant(Visitor&& visit) {
   visit("kMaxSimhashTileWidth", kMaxSimhashTileWidth);
   visit("kMaxSimhashTileScratch", kMaxSimhashTileScratch);
   visit("kSimhashPanelElements", kSimhashPanelElements);
+  visit("kMaxCachedGramElements", kMaxCachedGramElements);
   visit("kHadamardTileElements", kHadamardTileElements);
   visit("kGoldenGamma", kGoldenGamma);
   visit("kByteSumOffset", kByteSumOffset);

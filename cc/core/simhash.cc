@@ -107,19 +107,30 @@ void UpperGram(const T* panel, int64_t height, int64_t num_bits, bool add,
                              });
 }
 
+// G = Rᵀ R (its blocks on and above the diagonal) summed over the panels in panel order.
+template <typename T>
+void FillGram(ProjectionPanels<T>& panels, int64_t num_bits, const ParallelFor& parallel_for,
+              T* gram) {
+  for (int64_t panel = 0; panel < panels.count(); ++panel) {
+    UpperGram(panels.Get(panel), panels.height(panel), num_bits, panel > 0, parallel_for, gram);
+  }
+}
+
 template <typename T>
 bool GaussianCompress(const T* a, int64_t rows, int64_t cols, int64_t num_bits, uint64_t seed,
-                      SimhashScale scale, const ParallelFor& parallel_for, uint8_t* signs,
-                      T* scales) {
+                      SimhashScale scale, const ParallelFor& parallel_for, const T* given_gram,
+                      uint8_t* signs, T* scales) {
   const int64_t k = num_bits;
   ProjectionPanels<T> panels(seed, rows, k, parallel_for);
   const bool through_gram = SimhashThroughGram(rows, cols, k);
-  std::unique_ptr<T[]> gram;
+  std::unique_ptr<T[]> own_gram;
+  const T* gram = given_gram;
   Accumulator trace = 0;
   if (through_gram) {
-    gram = Uninitialized<T>(k * k);
-    for (int64_t panel = 0; panel < panels.count(); ++panel) {
-      UpperGram(panels.Get(panel), panels.height(panel), k, panel > 0, parallel_for, gram.get());
+    if (gram == nullptr) {
+      own_gram = Uninitialized<T>(k * k);
+      FillGram(panels, k, parallel_for, own_gram.get());
+      gram = own_gram.get();
     }
     for (int64_t b = 0; b < k; ++b) trace += gram[b * k + b];
   }
@@ -189,8 +200,7 @@ bool GaussianCompress(const T* a, int64_t rows, int64_t cols, int64_t num_bits, 
         const T* s_run = p.get() + c;
         const std::unique_ptr<T[]> product = Uninitialized<T>(k * width);
         View(product.get(), k, width, width).noalias() =
-            View(static_cast<const T*>(gram.get()), k, k, k)
-                .template triangularView<Eigen::StrictlyUpper>() *
+            View(gram, k, k, k).template triangularView<Eigen::StrictlyUpper>() *
             View(s_run, k, width, stride);
         Accumulator* norms = squared_norms.data() + c;
         simhash_internal::AddColumnDots(s_run, stride, product.get(), width, k, width, norms);
@@ -245,6 +255,13 @@ void GaussianDecompress(const uint8_t* signs, const T* scales, int64_t rows, int
 }
 
 }  // namespace
+
+template <typename T>
+void GaussianGram(uint64_t seed, int64_t rows, int64_t num_bits, const ParallelFor& parallel_for,
+                  T* gram) {
+  ProjectionPanels<T> panels(seed, rows, num_bits, parallel_for);
+  FillGram(panels, num_bits, parallel_for, gram);
+}
 
 std::string ValidateSimhashSizes(int64_t rows, int64_t cols, int64_t num_bits,
                                  const char* rows_name) {
@@ -314,7 +331,7 @@ void FillProjection(uint64_t seed, ProjectionKind projection, int64_t rows, int6
 template <typename T>
 bool SimhashCompress(const T* a, int64_t rows, int64_t cols, int64_t num_bits, uint64_t seed,
                      ProjectionKind projection, SimhashScale scale, const ParallelFor& parallel_for,
-                     uint8_t* signs, T* scales) {
+                     uint8_t* signs, T* scales, const T* gram) {
   if (cols == 0) return true;
   if (rows == 0) {
     simhash_internal::CompressEmptyRows(cols, num_bits, signs, scales);
@@ -324,7 +341,7 @@ bool SimhashCompress(const T* a, int64_t rows, int64_t cols, int64_t num_bits, u
     return simhash_internal::HadamardCompress(a, rows, cols, num_bits, seed, scale, parallel_for,
                                               signs, scales);
   }
-  return GaussianCompress(a, rows, cols, num_bits, seed, scale, parallel_for, signs, scales);
+  return GaussianCompress(a, rows, cols, num_bits, seed, scale, parallel_for, gram, signs, scales);
 }
 
 template <typename T>
@@ -343,8 +360,9 @@ void SimhashDecompress(const uint8_t* signs, const T* scales, int64_t rows, int6
 #define MATCOMP_INSTANTIATE_SIMHASH(T)                                                            \
   template void FillProjection<T>(uint64_t, ProjectionKind, int64_t, int64_t, const ParallelFor&, \
                                   T*);                                                            \
+  template void GaussianGram<T>(uint64_t, int64_t, int64_t, const ParallelFor&, T*);              \
   template bool SimhashCompress<T>(const T*, int64_t, int64_t, int64_t, uint64_t, ProjectionKind, \
-                                   SimhashScale, const ParallelFor&, uint8_t*, T*);               \
+                                   SimhashScale, const ParallelFor&, uint8_t*, T*, const T*);     \
   template void SimhashDecompress<T>(const uint8_t*, const T*, int64_t, int64_t, int64_t,         \
                                      uint64_t, ProjectionKind, const ParallelFor&, T*);
 MATCOMP_INSTANTIATE_SIMHASH(float)

@@ -61,13 +61,23 @@ template <typename T>
 void FillProjection(uint64_t seed, ProjectionKind projection, int64_t rows, int64_t num_bits,
                     const ParallelFor& parallel_for, T* out);
 
+// The Gram matrix G = Rᵀ R [num_bits, num_bits] row-major of the Gaussian R for (seed, rows):
+// its diagonal and strictly upper triangle (the strictly lower part is left unspecified), as
+// SimhashCompress computes it. It depends on no data, so a caller that compresses many
+// matrices of `rows` rows with one seed may compute it once and pass it in.
+template <typename T>
+void GaussianGram(uint64_t seed, int64_t rows, int64_t num_bits, const ParallelFor& parallel_for,
+                  T* gram);
+
 // Compresses a [rows, cols] into signs [num_bits, PackedWidth(cols)] and scales [cols]. Returns
 // false when Rᵀ a or a scale is not finite (a holds NaN or ±Inf, or a sum overflows); the
-// outputs are then unspecified. Sizes must have passed ValidateSimhashSizes.
+// outputs are then unspecified. Sizes must have passed ValidateSimhashSizes. `gram`: null, or
+// GaussianGram(seed, rows, num_bits) (read only for the Gaussian projection where
+// SimhashThroughGram(rows, cols, num_bits); the results are the same bits either way).
 template <typename T>
 bool SimhashCompress(const T* a, int64_t rows, int64_t cols, int64_t num_bits, uint64_t seed,
                      ProjectionKind projection, SimhashScale scale, const ParallelFor& parallel_for,
-                     uint8_t* signs, T* scales);
+                     uint8_t* signs, T* scales, const T* gram = nullptr);
 
 // Â = R · S · diag(scales) [rows, cols] from signs [num_bits, PackedWidth(cols)], scales [cols].
 template <typename T>

@@ -16,7 +16,9 @@ namespace functor {
 // kernels have validated every input before.
 
 // Writes `signs` [num_bits, ceil(n/8)] and `scales` [n] for `a` [m, n] (sizes validated).
-// Sets *finite to false when Rᵀ a or a scale is not finite (a holds NaN or ±Inf).
+// Sets *finite to false when Rᵀ a or a scale is not finite (a holds NaN or ±Inf). Each kernel
+// owns one: the CPU one keeps the Gaussian projection's Gram matrix between calls
+// (simhash_gram_cache.h); the GPU one forms it on the device each call.
 template <typename Device, typename T>
 struct SimhashCompress {
   absl::Status operator()(tensorflow::OpKernelContext* context,

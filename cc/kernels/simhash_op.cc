@@ -1,11 +1,15 @@
 // Matcomp>SimhashCompress, Matcomp>SimhashDecompress and Matcomp>SimhashProjection: registrations,
 // shape functions, kernels and CPU functors. The math lives in cc/core/simhash.h; this file
 // validates, allocates and calls it.
+#include <memory>
 #include <new>
 #include <string>
+#include <vector>
 
+#include "cc/core/simhash_math.h"
 #include "cc/kernels/shape_checks.h"
 #include "cc/kernels/simhash.h"
+#include "cc/kernels/simhash_gram_cache.h"
 #include "cc/kernels/tf_parallel.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"
@@ -232,11 +236,21 @@ struct SimhashCompress<CPUDevice, T> {
                           typename tensorflow::TTypes<tensorflow::uint8>::Matrix signs,
                           typename tensorflow::TTypes<T>::Vec scales, bool* finite) {
     return ReportingOutOfMemory(kCompressOp, [&] {
-      *finite = matcomp::SimhashCompress(a.data(), a.dimension(0), a.dimension(1),
-                                         signs.dimension(0), seed, projection, scale,
-                                         TfParallelFor(context), signs.data(), scales.data());
+      const int64_t rows = a.dimension(0), cols = a.dimension(1), k = signs.dimension(0);
+      const matcomp::ParallelFor parallel_for = TfParallelFor(context);
+      std::shared_ptr<const std::vector<T>> gram;
+      if (projection == matcomp::ProjectionKind::kGaussian &&
+          matcomp::SimhashThroughGram(rows, cols, k)) {
+        gram = gram_cache_.Get(seed, rows, k, parallel_for);
+      }
+      *finite =
+          matcomp::SimhashCompress(a.data(), rows, cols, k, seed, projection, scale, parallel_for,
+                                   signs.data(), scales.data(), gram ? gram->data() : nullptr);
     });
   }
+
+ private:
+  GaussianGramCache<T> gram_cache_;  // this kernel's G between calls (simhash_gram_cache.h)
 };
 
 template <typename T>
@@ -291,9 +305,9 @@ class SimhashCompressOp : public OpKernel {
                        0, TensorShape({num_bits_, matcomp::PackedWidth(columns)}), &signs));
     OP_REQUIRES_OK(context, context->allocate_output(1, TensorShape({columns}), &scales));
     bool finite = true;
-    OP_REQUIRES_OK(context, functor::SimhashCompress<Device, T>()(
-                                context, a.matrix<T>(), seed_, projection_, scale_,
-                                signs->matrix<tensorflow::uint8>(), scales->vec<T>(), &finite));
+    OP_REQUIRES_OK(context,
+                   compress_(context, a.matrix<T>(), seed_, projection_, scale_,
+                             signs->matrix<tensorflow::uint8>(), scales->vec<T>(), &finite));
     OP_REQUIRES(context, finite,
                 absl::InvalidArgumentError(
                     absl::StrCat(kCompressOp,
@@ -306,6 +320,8 @@ class SimhashCompressOp : public OpKernel {
   uint64_t seed_ = 0;
   matcomp::ProjectionKind projection_ = matcomp::ProjectionKind::kGaussian;
   matcomp::SimhashScale scale_ = matcomp::SimhashScale::kLeastSquares;
+  // One functor per kernel: the CPU one keeps the projection's Gram matrix between calls.
+  functor::SimhashCompress<Device, T> compress_;
 };
 
 template <typename Device, typename T>

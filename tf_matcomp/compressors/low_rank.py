@@ -6,7 +6,7 @@ With A [m, n] and r the `rank` hparam (a compression factor ×100, so r = 400 ke
     A ≈ U_k S_k V_kᵀ (truncated SVD),   B = U_k √S_k  [m, k],   C = √S_k V_kᵀ  [k, n]
 
 stored as k·(m + n) values instead of m·n. The SVD is exact (LAPACK / `tf.linalg.svd`) for small
-matrices and randomized (`randomized_svd`: a Gaussian sketch of l = k + max(16, k/3) columns,
+matrices and randomized (`randomized_svd`: a Gaussian sketch of l = k + max(32, k/4) columns,
 subspace iterations and a Rayleigh–Ritz step, all GEMMs but for l × l factorisations) once
 min(m, n) exceeds `EXACT_SVD_MAX_DIM` and k < min(m, n) / 2: its Frobenius error stays within 1%
 of the exact truncated SVD's (checked in the tests) at a fraction of the cost of a full SVD.
