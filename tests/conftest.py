@@ -61,6 +61,17 @@ def run_python_script(script: str, *args: str) -> str:
     ).stdout
 
 
+def outputs_by_thread_count(script: str, thread_counts=(1, 3)) -> list:
+    """The stdout bytes of `script` run in a fresh Python process per thread count, given as its
+    argv[1] (the script sets TF's intra-op threads from it)."""
+    return [
+        subprocess.run(
+            [sys.executable, "-c", script, str(threads)], check=True, capture_output=True
+        ).stdout
+        for threads in thread_counts
+    ]
+
+
 @pytest.fixture(params=MODES)
 def mode(request):
     return request.param

@@ -33,6 +33,7 @@ PROJECTIONS = ("gaussian", "hadamard")
 PROJECTION_CHOICES = PROJECTIONS + ("gaussian", "bogus")
 OPS = (
     "low_rank_blend",
+    "householder_q",
     "kmeans_quantize",
     "kmeans_dequantize",
     "simhash_compress",
@@ -140,6 +141,34 @@ def _case_low_rank_blend(rng):
         return _close(result, want, (k + 2) * scale, _eps(dtype), "W")
 
     return dict(arrays, alpha=alpha), verdict, oracle
+
+
+def _case_householder_q(rng):
+    m, n = (int(rng.choice([0, 1, 3, 8, 49, 130])) for _ in range(2))
+    dtype = rng.choice([np.float32, np.float32, np.float64, np.float16, np.int32])
+    spoil = rng.choice([None, None, "nan", "inf", "huge", "denormal", "zeros", "constant"])
+    shape = (m, n) if rng.random() > 0.1 else (m, n, 2)
+    y = _spoiled(rng, shape, dtype, spoil)
+    valid = dtype in (np.float32, np.float64) and len(shape) == 2 and m >= n
+    verdict = VALID if valid else STATIC
+
+    def oracle(result, engine):
+        if result.shape != (m, n):
+            return f"Q: shape {result.shape}, expected {(m, n)}"
+        if _has_nonfinite(y):  # NaN in Q where they reach: nothing more is promised
+            return ""
+        # The defining identities, whatever the rank: QᵀQ = I, QᵀY upper triangular, Q·QᵀY = Y.
+        q, a = result.astype(np.float64), y.astype(np.float64)
+        r = q.T @ a
+        eps = (m + n + 2) * _eps(dtype)
+        largest = np.full(a.shape, np.abs(a).max() if a.size else 0.0)
+        return (
+            _close(q.T @ q, np.eye(n), np.ones((n, n)), eps, "QᵀQ")
+            or _close(np.tril(r, -1), np.zeros_like(r), largest[:n], eps, "R")
+            or _close(q @ r, a, largest, eps, "Q·R")
+        )
+
+    return {"y": y}, verdict, oracle
 
 
 def _case_kmeans_quantize(rng):
@@ -379,7 +408,7 @@ _ENGINES = (
     ("raw", "eager"),
     ("raw", "graph"),
 )
-_TENSOR_ARGS = {"a", "b", "c", "alpha", "codebook", "codes", "signs", "scales"}
+_TENSOR_ARGS = {"a", "b", "c", "alpha", "codebook", "codes", "signs", "scales", "y"}
 
 
 def _call_wrapper(op, kwargs, implementation):
@@ -400,6 +429,8 @@ def _call_raw(op, kwargs):
     lib = _loader.native_library().module
     if op == "low_rank_blend":
         return lib.matcomp_low_rank_blend(kwargs["a"], kwargs["b"], kwargs["c"], kwargs["alpha"])
+    if op == "householder_q":
+        return lib.matcomp_householder_q(kwargs["y"])
     if op == "kmeans_quantize":
         code_dtype = tf.uint8 if kwargs["num_clusters"] <= 256 else tf.int32
         return tuple(lib.matcomp_k_means_quantize(**kwargs, code_dtype=code_dtype))

@@ -29,6 +29,10 @@ GPU_KERNELS = {
 }
 
 
+# Ops with CPU kernels only: "auto" runs their composite on a GPU (`_dispatch`'s gpu_kernel).
+CPU_ONLY_OPS = ("Matcomp>HouseholderQ",)
+
+
 def test_gpu_build_loads_and_says_so():
     library = _loader.native_library()
     assert library.reason == "loaded"
@@ -56,6 +60,11 @@ def test_gpu_build_registers_gpu_kernels_like_cpu_ones(op):
         assert {constraints[attr] for constraints, _ in gpu} == dtypes
     host_memory = {arg for _, args in gpu for arg in args}
     assert host_memory == ({"alpha"} if op == "Matcomp>LowRankBlend" else set())
+
+
+@pytest.mark.parametrize("op", CPU_ONLY_OPS)
+def test_gpu_build_registers_only_cpu_kernels_for_cpu_only_ops(op):
+    assert _registered(op, "GPU") == [] and _registered(op, "CPU")
 
 
 def test_gpu_build_runs_its_cpu_kernels_without_a_gpu():

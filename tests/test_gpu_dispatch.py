@@ -117,3 +117,23 @@ def test_native_and_composite_ignore_placement(pretend):
     pretend(("TPU",), False)
     assert choose("native") == "native"
     assert choose("composite") == "composite"
+
+
+@pytest.mark.parametrize(
+    "visible,expected", [((), "native"), (("GPU",), "composite"), (("TPU",), "composite")]
+)
+def test_auto_keeps_an_op_without_a_gpu_kernel_off_the_gpu(pretend, visible, expected):
+    """An op with CPU kernels only (gpu_kernel=False) runs its composite on a GPU, even where
+    the library holds CUDA kernels for the others."""
+    pretend(visible, True)
+    chosen = _dispatch.dispatch(
+        "probe", "auto", lambda library: "native", lambda: "composite", gpu_kernel=False
+    )
+    assert chosen == expected
+    with tf.device("/CPU:0"):
+        assert (
+            _dispatch.dispatch(
+                "probe", "auto", lambda library: "native", lambda: "composite", gpu_kernel=False
+            )
+            == "native"
+        )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import needs_plain_memory, run_in_mode
+from conftest import outputs_by_thread_count, needs_plain_memory, run_in_mode
 from simhash_oracle import GOLDEN, mix64, oracle_scales, unpack
 
 from tf_matcomp import ops
@@ -254,15 +254,8 @@ THREAD_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_native_results_do_not_depend_on_thread_count(tmp_path):
-    script = tmp_path / "simhash_threads.py"
-    script.write_text(THREAD_SCRIPT)
-    outputs = [
-        subprocess.run(
-            [sys.executable, str(script), str(threads)], check=True, capture_output=True
-        ).stdout
-        for threads in (1, 3)
-    ]
+def test_native_results_do_not_depend_on_thread_count():
+    outputs = outputs_by_thread_count(THREAD_SCRIPT)
     assert len(outputs[0]) > 0 and outputs[0] == outputs[1]
 
 

@@ -2,11 +2,11 @@
 // shape functions, kernels and CPU functors. The math lives in cc/core/simhash.h; this file
 // validates, allocates and calls it.
 #include <memory>
-#include <new>
 #include <string>
 #include <vector>
 
 #include "cc/core/simhash_math.h"
+#include "cc/kernels/out_of_memory.h"
 #include "cc/kernels/shape_checks.h"
 #include "cc/kernels/simhash.h"
 #include "cc/kernels/simhash_gram_cache.h"
@@ -58,18 +58,6 @@ absl::Status ReadProjection(Context* context, const char* op, matcomp::Projectio
   std::string name;
   TF_RETURN_IF_ERROR(context->GetAttr("projection", &name));
   return SizeError(op, matcomp::ParseProjectionKind(name, kind));
-}
-
-// The core throws std::bad_alloc when its scratch cannot be had: reported, never a crash.
-template <typename Compute>
-absl::Status ReportingOutOfMemory(const char* op, Compute&& compute) {
-  try {
-    compute();
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(op, ": out of memory allocating the kernel's scratch buffers"));
-  }
-  return absl::OkStatus();
 }
 
 template <typename Context>

@@ -4,7 +4,7 @@ For A [m, n] and rank k, with a sketch of l = k + p columns:
 
     Y ← A·Ω                              Ω [n, l] Gaussian, regenerated from the seed
     repeat POWER_ITERATIONS times:       Y ← A·(Aᵀ·orth(Y))          subspace iteration
-    Q = qr(Y)                            Householder: exactly orthonormal
+    Q = qr(Y)                            Householder (ops.householder_q): exactly orthonormal
     Z = Aᵀ·Q  [n, l]                     so QᵀA = Zᵀ
     ZᵀZ = W Λ Wᵀ (l × l eigh)            Rayleigh–Ritz: the top k of Λ are s_k²
     U_k = Q·W_k,  S_k V_kᵀ = (Z·W_k)ᵀ
@@ -16,7 +16,8 @@ every step is level-2-bound LAPACK, which is slow on few cores and collapses whe
 orthonormalised by a shifted Cholesky QR (a Gram GEMM, an l × l float64 Cholesky, a GEMM): the
 subspace only needs to stay well conditioned between iterations. The final basis takes one
 Householder QR, so the projection Q·Qᵀ·A is exact to rounding even for rank-deficient A; it
-works on Y itself (a Cholesky QR before it would change nothing but the time).
+works on Y itself (a Cholesky QR before it would change nothing but the time), blocked and on
+every CPU thread where the native op runs (TF's own QR is single-threaded).
 
 Written once in TF ops: the TF path calls it directly (graph, tf.function, XLA), the NumPy path
 runs it eagerly (or, inside a TF1 graph, in a private graph and session) — same numbers from both.
@@ -26,6 +27,8 @@ from typing import Tuple
 
 import numpy as np
 import tensorflow as tf
+
+from tf_matcomp.ops.householder_q import householder_q
 
 POWER_ITERATIONS = 3
 SKETCH_SEED = 0x5EED
@@ -56,16 +59,18 @@ def _cholesky_orthonormal(y: tf.Tensor) -> tf.Tensor:
 
     The shift δ (a few ulps of the mean squared column norm per row and column) keeps the
     Cholesky defined when y is numerically rank deficient; the result is orthonormal to about δ,
-    enough between power iterations."""
+    enough between power iterations. The Cholesky runs in float64 (the Gram matrix of an
+    ill-conditioned y needs it); the inverse of its factor in y's dtype, since the shift bounds
+    that factor's condition number by about √(l / (ulp·(m + l))), a few thousand in float32."""
     rows, cols = y.shape
     gram = tf.cast(tf.matmul(y, y, transpose_a=True), tf.float64)
     eps = float(np.finfo(y.dtype.as_numpy_dtype).eps)
     mean_square = tf.linalg.trace(gram) / cols
     shift = CHOLESKY_SHIFT_ULPS * eps * (rows + cols) * mean_square
     shift = tf.where(mean_square > 0, shift, tf.ones_like(shift))  # y = 0: any basis
-    lower = tf.linalg.cholesky(gram + shift * tf.eye(cols, dtype=tf.float64))
-    inverse_upper = tf.linalg.triangular_solve(lower, tf.eye(cols, dtype=tf.float64), lower=True)
-    return tf.matmul(y, tf.cast(inverse_upper, y.dtype), transpose_b=True)
+    lower = tf.cast(tf.linalg.cholesky(gram + shift * tf.eye(cols, dtype=tf.float64)), y.dtype)
+    inverse_upper = tf.linalg.triangular_solve(lower, tf.eye(cols, dtype=y.dtype), lower=True)
+    return tf.matmul(y, inverse_upper, transpose_b=True)
 
 
 def randomized_svd(
@@ -88,7 +93,7 @@ def randomized_svd(
     y = tf.matmul(x, sketch)
     for _ in range(power_iterations):
         y = tf.matmul(x, tf.matmul(x, _cholesky_orthonormal(y), transpose_a=True))
-    q, _ = tf.linalg.qr(y)  # exactly orthonormal: Q·Qᵀ·A is a projection
+    q = householder_q(y)  # exactly orthonormal: Q·Qᵀ·A is a projection
     z = tf.matmul(x, q, transpose_a=True)  # Aᵀ·Q, so QᵀA = Zᵀ
     # In the compute dtype: float64 doubled the eigh's time, the largest single cost at large l,
     # for the same error; the singular values come from the norms below, not from Λ.

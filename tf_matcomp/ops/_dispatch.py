@@ -76,12 +76,14 @@ def dispatch(
     implementation: str,
     native_fn: Callable[..., Result],
     composite_fn: Callable[..., Result],
+    gpu_kernel: bool = True,
 ) -> Result:
     """Runs `native_fn(library)` or `composite_fn()` as `implementation` asks.
 
     "auto" takes the native kernel where the library is loaded, the graph is not being built
     for XLA, and the op will run on the CPU, or on a GPU when the library holds CUDA kernels
-    (`_loader.native_gpu_kernels()`); the composite everywhere else: under
+    (`_loader.native_gpu_kernels()`) and the op has one (`gpu_kernel`); the composite
+    everywhere else: under
     `tf.function(jit_compile=True)`, where XLA cannot compile custom ops, on TPUs, and on GPUs
     with a CPU-only library (the native op would run on the CPU, copying its inputs). Inputs may
     live on another device than the op: TF copies them. The choice is made while tracing, so
@@ -102,6 +104,6 @@ def dispatch(
     if library.module is None or _building_for_xla():
         return composite_fn()
     placement = _placement()
-    if placement == "CPU" or (placement == "GPU" and library.gpu_kernels):
+    if placement == "CPU" or (placement == "GPU" and library.gpu_kernels and gpu_kernel):
         return native_fn(library.module)
     return composite_fn()

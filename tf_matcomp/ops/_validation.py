@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 FLOAT_DTYPES = (tf.float16, tf.bfloat16, tf.float32, tf.float64)
+SINGLE_OR_DOUBLE = (tf.float32, tf.float64)
 
 
 def as_tensor(value, name: str, dtype: Optional[tf.DType] = None) -> tf.Tensor:
@@ -33,6 +34,14 @@ def as_float_tensor(value, name: str, dtype: Optional[tf.DType] = None) -> tf.Te
             f"`{name}` must be a floating tensor (float16, bfloat16, float32 or "
             f"float64), got {tensor.dtype.name}"
         )
+    return tensor
+
+
+def as_single_or_double_tensor(value, name: str, dtype: Optional[tf.DType] = None) -> tf.Tensor:
+    """Converts to a float32 or float64 tensor (of `dtype` when given) or raises ValueError."""
+    tensor = as_float_tensor(value, name, dtype)
+    if tensor.dtype not in SINGLE_OR_DOUBLE:
+        raise ValueError(f"`{name}` must have dtype float32 or float64, got {tensor.dtype.name}")
     return tensor
 
 

@@ -52,7 +52,7 @@ MAX_INDEX = constants.MAX_PROJECTION_INDEX
 MAX_BUFFER_ELEMENTS = constants.MAX_SIMHASH_BUFFER_ELEMENTS
 MAX_TILE_WIDTH = constants.MAX_SIMHASH_TILE_WIDTH
 MAX_TILE_SCRATCH = constants.MAX_SIMHASH_TILE_SCRATCH
-_DTYPES = (tf.float32, tf.float64)
+_DTYPES = _validation.SINGLE_OR_DOUBLE
 
 tf.no_gradient(COMPRESS_OP_NAME)  # signs are piecewise constant, and scales follow from them
 tf.no_gradient(PROJECTION_OP_NAME)  # no inputs
@@ -109,13 +109,6 @@ def _static_for_hadamard(value: Optional[int], what: str, projection: str) -> No
             f"{what} must be known when the graph is built for projection='hadamard' "
             "(its composite's block structure follows it); got an unknown dimension"
         )
-
-
-def _float_input(value, name: str, dtype: Optional[tf.DType] = None) -> tf.Tensor:
-    tensor = _validation.as_float_tensor(value, name, dtype)
-    if tensor.dtype not in _DTYPES:
-        raise ValueError(f"`{name}` must have dtype float32 or float64, got {tensor.dtype.name}")
-    return tensor
 
 
 def simhash_projection(
@@ -197,7 +190,7 @@ def simhash_compress(
         raise ValueError(f"`scale` must be one of {SCALES}, got {scale!r}")
     _check_projection(projection)
     with tf.name_scope(name or "simhash_compress"):
-        a = _float_input(a, "a")
+        a = _validation.as_single_or_double_tensor(a, "a")
         _validation.require_rank(a, 2, "a")
         if a.shape.rank == 2:
             _check_sizes(a.shape[0], a.shape[1], num_bits, "the rows of `a`")
@@ -253,7 +246,7 @@ def simhash_decompress(
     _check_projection(projection)
     with tf.name_scope(name or "simhash_decompress"):
         signs = _validation.as_tensor(signs, "signs", tf.uint8)
-        scales = _float_input(scales, "scales")
+        scales = _validation.as_single_or_double_tensor(scales, "scales")
         _validation.require_rank(signs, 2, "signs")
         _validation.require_rank(scales, 1, "scales")
         num_bits, packed = signs.shape if signs.shape.rank == 2 else (None, None)
