@@ -8,7 +8,7 @@
 # keeps its allocations to exit).
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 SANITIZED_TESTS=(
-  tests/test_low_rank_blend.py tests/test_kmeans.py tests/test_simhash.py
+  tests/test_low_rank_blend.py tests/test_kmeans.py tests/test_simhash.py tests/test_householder_q.py
   tests/test_core_module.py tests/test_core_hardening.py tests/test_ops_hardening.py
   tests/test_xla_validation.py tests/test_fuzz.py
 )
@@ -17,9 +17,9 @@ SANITIZE_FLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address \
 -fno-sanitize-recover=all"
 STAGE="${TF_MATCOMP_SANITIZE_DIR:-$(mktemp -d)/tf_matcomp_sanitized}"
 mkdir -p "$STAGE"
-cd "$REPO_ROOT"
+cd "$REPO_ROOT" || exit 1
 git ls-files -z --cached --others --exclude-standard | xargs -0 cp -p --parents -t "$STAGE"  # -p: a reused stage rebuilds only what changed
-cd "$STAGE"
+cd "$STAGE" || exit 1
 echo "== sanitizer build in $STAGE"
 TF_MATCOMP_MARCH=native TF_MATCOMP_EXTRA_FLAGS="$SANITIZE_FLAGS" "$VENV_PYTHON" setup.py -q build_ext --inplace
 # libstdc++ too: Python itself does not link it, and ASan's __cxa_throw interceptor must find
